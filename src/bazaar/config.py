@@ -1,0 +1,203 @@
+"""Settings: one class, the seed's environment variable names (SPEC §2)."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from pydantic import AliasChoices, Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEV_JWT_SECRET = "dev-only-insecure-secret-change-me-0123456789"  # noqa: S105
+
+_DURATION = re.compile(r"^\s*(\d+)\s*([smhdw]?)\s*$")
+_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_duration(value: str | int | float | timedelta) -> timedelta:
+    """Accept `7d`, `15m`, `3600` (seconds) as the seed does."""
+    if isinstance(value, timedelta):
+        return value
+    if isinstance(value, int | float):
+        return timedelta(seconds=value)
+    match = _DURATION.match(str(value))
+    if not match:
+        raise ValueError(f"invalid duration {value!r}: use e.g. 7d, 15m, 3600")
+    return timedelta(seconds=int(match.group(1)) * _UNITS[match.group(2)])
+
+
+class ConfigError(RuntimeError):
+    """Startup refused because the configuration is unsafe or incomplete."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", case_sensitive=False)
+
+    node_env: str = Field(
+        "development", validation_alias=AliasChoices("NODE_ENV", "APP_ENV", "node_env")
+    )
+    port: int = 5001
+    host: str = "0.0.0.0"
+    data_dir: Path = Path("data")
+    pg_url: str | None = None
+    redis_uri: str | None = None
+    redis_password: str | None = None
+
+    jwt_secret: str = DEV_JWT_SECRET
+    jwt_expires_in: timedelta = timedelta(days=7)
+    refresh_token_expires_in: timedelta = timedelta(days=30)
+    frontend_url: str = "http://localhost:3000"
+    trust_proxy: str = "false"
+
+    seed_users: bool = True
+    log_level: str = "INFO"
+
+    # Rate limits (seed §3), written as `limits` strings.
+    rate_limit_auth: str = "10/15 minutes"
+    rate_limit_payment: str = "30/15 minutes"
+    rate_limit_ai: str = "20/15 minutes"
+    rate_limit_global: str = "100/15 minutes"
+
+    max_body_bytes: int = 10 * 1024 * 1024
+
+    # Password hashing (Argon2id); lowered only by tests.
+    argon2_time_cost: int = 2
+    argon2_memory_cost: int = 19456
+    lockout_threshold: int = 5
+    lockout_window: timedelta = timedelta(minutes=15)
+
+    # Email
+    smtp_host: str | None = None
+    smtp_port: int = 587
+    smtp_user: str | None = None
+    smtp_pass: str | None = Field(None, validation_alias=AliasChoices("SMTP_PASS", "SMTP_PASSWORD"))
+    smtp_secure: bool = False
+    smtp_starttls: bool = False
+    smtp_from: str = "Bazaar <no-reply@bazaar.local>"
+
+    # Worker
+    worker_in_process: bool | None = None  # default: True in development, False in production
+    worker_poll_interval: float = 1.0
+    job_max_attempts: int = 5
+    job_lease_seconds: int = 300
+
+    # Marketplace timers
+    request_default_ttl: timedelta = timedelta(days=7)
+    payment_window: timedelta = timedelta(hours=24)
+    inspection_period: timedelta = timedelta(days=3)
+    delivery_grace: timedelta = timedelta(days=2)
+    offer_default_ttl: timedelta = timedelta(days=7)
+    review_window: timedelta = timedelta(days=7)
+    platform_fee_percent: str = "2.5"
+
+    # Seed env names of integrations (used by later issues).
+    request_network_api_base_url: str = "https://api.request.network"
+    request_network_api_key: str | None = None
+    request_network_webhook_secret: str | None = None
+    payment_ledger_enforcement: bool = False
+    derived_destination_sweep_signer: str = "build-only"
+    openai_api_key: str | None = None
+    oracle_quoting_enabled: bool = False
+    mongodb_uri: str | None = None
+
+    @field_validator(
+        "jwt_expires_in",
+        "refresh_token_expires_in",
+        "lockout_window",
+        "request_default_ttl",
+        "payment_window",
+        "inspection_period",
+        "delivery_grace",
+        "offer_default_ttl",
+        "review_window",
+        mode="before",
+    )
+    @classmethod
+    def _duration(cls, value: Any) -> timedelta:
+        return parse_duration(value)
+
+    @property
+    def is_production(self) -> bool:
+        return self.node_env.lower() == "production"
+
+    @property
+    def database_url(self) -> str:
+        if self.pg_url:
+            url = self.pg_url
+            for prefix in ("postgresql://", "postgres://"):
+                if url.startswith(prefix):
+                    return "postgresql+asyncpg://" + url[len(prefix) :]
+            return url
+        return f"sqlite+aiosqlite:///{self.data_dir / 'bazaar.db'}"
+
+    @property
+    def database_backend(self) -> str:
+        return "postgresql" if self.pg_url else "sqlite"
+
+    @property
+    def run_worker_in_process(self) -> bool:
+        if self.worker_in_process is not None:
+            return self.worker_in_process
+        return not self.is_production
+
+    @property
+    def trusted_hops(self) -> int:
+        """Express `trust proxy`: true = trust all, a number = hop count, false = none."""
+        value = self.trust_proxy.strip().lower()
+        if value in ("", "false", "0", "no", "off"):
+            return 0
+        if value in ("true", "yes", "on"):
+            return 10**6
+        if value.isdigit():
+            return int(value)
+        # Express also accepts subnet names like "loopback"; treat them as one hop.
+        return 1
+
+    @property
+    def smtp_enabled(self) -> bool:
+        return bool(self.smtp_host)
+
+    @property
+    def mail_dir(self) -> Path:
+        return self.data_dir / "mail"
+
+    @property
+    def enabled_integrations(self) -> dict[str, bool]:
+        return {
+            "smtp": self.smtp_enabled,
+            "redis": bool(self.redis_uri),
+            "requestNetwork": bool(self.request_network_api_key),
+            "openai": bool(self.openai_api_key),
+        }
+
+
+def ignored_legacy_env(environ: dict[str, str]) -> list[str]:
+    """Names of REPO_* / MONGO_CONNECT_MODE variables: accepted, ignored, warned once."""
+    return sorted(
+        k for k in environ if k.upper().startswith("REPO_") or k.upper() == "MONGO_CONNECT_MODE"
+    )
+
+
+def check_startup(settings: Settings) -> None:
+    """Refuse to start in production with an unsafe configuration."""
+    if not settings.is_production:
+        return
+    problems = []
+    if not settings.jwt_secret or settings.jwt_secret == DEV_JWT_SECRET:
+        problems.append("JWT_SECRET must be set in production")
+    elif len(settings.jwt_secret) < 32:
+        problems.append("JWT_SECRET must be at least 32 characters")
+    if settings.smtp_host and not settings.smtp_from:
+        problems.append("SMTP_FROM must be set when SMTP_HOST is set")
+    if settings.request_network_api_key and not settings.request_network_webhook_secret:
+        problems.append("REQUEST_NETWORK_WEBHOOK_SECRET is required when Request Network is on")
+    if problems:
+        raise ConfigError("; ".join(problems))
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

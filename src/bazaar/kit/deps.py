@@ -1,0 +1,42 @@
+"""Request-scoped dependencies: settings, database session (the unit of work)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bazaar.config import Settings
+from bazaar.kit.db import Database
+
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def get_settings_dep(request: Request) -> Settings:
+    return request.app.state.settings  # type: ignore[no-any-return]
+
+
+def get_db(request: Request) -> Database:
+    return request.app.state.db  # type: ignore[no-any-return]
+
+
+async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """One transaction per request: committed before the response is sent, or rolled back.
+
+    Reads open a deferred transaction; writes open an immediate one on SQLite.
+    """
+    db: Database = request.app.state.db
+    async with db.session(write=request.method not in READ_METHODS) as session:
+        try:
+            yield session
+            await session.commit()
+        except BaseException:
+            await session.rollback()
+            raise
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
+DatabaseDep = Annotated[Database, Depends(get_db)]
+SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]

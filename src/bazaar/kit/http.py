@@ -1,0 +1,172 @@
+"""ASGI middleware: request id + context logging, body size limit, security headers,
+crash-to-envelope. Pure ASGI (no BaseHTTPMiddleware) to keep the hot path cheap."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+import uuid
+from typing import Any
+
+import structlog
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from bazaar.config import Settings
+
+log = structlog.get_logger("bazaar.http")
+access_log = structlog.get_logger("bazaar.access")
+_VALID_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+SECURITY_HEADERS = [
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"SAMEORIGIN"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"cross-origin-opener-policy", b"same-origin"),
+    (b"cross-origin-resource-policy", b"same-origin"),
+    (b"x-dns-prefetch-control", b"off"),
+    (b"x-download-options", b"noopen"),
+    (b"x-permitted-cross-domain-policies", b"none"),
+    (b"origin-agent-cluster", b"?1"),
+    (
+        b"content-security-policy",
+        b"default-src 'self';base-uri 'self';font-src 'self' data:;form-action 'self';"
+        b"frame-ancestors 'self';img-src 'self' data:;object-src 'none';"
+        b"script-src 'self';style-src 'self' 'unsafe-inline';upgrade-insecure-requests",
+    ),
+]
+
+
+def error_body(status: int, code: str, message: str, details: Any = None) -> bytes:
+    error: dict[str, Any] = {"code": code, "message": message}
+    if details is not None:
+        error["details"] = details
+    return json.dumps({"success": False, "error": error}).encode()
+
+
+async def send_json(
+    send: Send, status: int, body: bytes, headers: list[tuple[bytes, bytes]] | None = None
+) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                *(headers or []),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+class RequestContextMiddleware:
+    """Request id (propagated or generated), access log, security headers, 500 envelope."""
+
+    def __init__(self, app: ASGIApp, settings: Settings) -> None:
+        self.app = app
+        self.settings = settings
+        self.hsts = settings.is_production
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        incoming = None
+        for name, value in scope["headers"]:
+            if name == b"x-request-id":
+                incoming = value.decode("latin-1")
+                break
+        request_id = incoming if incoming and _VALID_ID.match(incoming) else uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = request_id
+        structlog.contextvars.bind_contextvars(request_id=request_id)
+        started = time.perf_counter()
+        status_holder = {"status": 500, "started": False}
+        rid_header = (b"x-request-id", request_id.encode())
+
+        async def send_wrapper(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status_holder["status"] = message["status"]
+                status_holder["started"] = True
+                headers = list(message.get("headers", []))
+                headers.append(rid_header)
+                headers.extend(SECURITY_HEADERS)
+                if self.hsts:
+                    headers.append((b"strict-transport-security", b"max-age=15552000"))
+                message["headers"] = headers
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        except Exception:
+            log.exception("unhandled_error", path=scope.get("path"))
+            if not status_holder["started"]:
+                body = error_body(
+                    500,
+                    "INTERNAL_ERROR",
+                    "Something went wrong on our side. Quote the request id when reporting it.",
+                    {"requestId": request_id},
+                )
+                await send_json(send_wrapper, 500, body)
+        finally:
+            access_log.info(
+                "request",
+                method=scope.get("method"),
+                path=scope.get("path"),
+                status=status_holder["status"],
+                duration_ms=round((time.perf_counter() - started) * 1000, 2),
+                client=(scope.get("state") or {}).get("client_ip"),
+            )
+            structlog.contextvars.unbind_contextvars("request_id")
+
+
+class BodyLimitMiddleware:
+    """Refuse bodies over the limit with a 413 envelope, by header or while streaming."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        too_large = error_body(
+            413, "PAYLOAD_TOO_LARGE", f"Request body exceeds {self.max_bytes // (1024 * 1024)} MB"
+        )
+        for name, value in scope["headers"]:
+            if name == b"content-length":
+                try:
+                    if int(value) > self.max_bytes:
+                        await send_json(send, 413, too_large)
+                        return
+                except ValueError:
+                    await send_json(send, 400, error_body(400, "BAD_REQUEST", "Bad length"))
+                    return
+        received = 0
+        response_started = False
+
+        class _TooLarge(Exception):
+            pass
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    raise _TooLarge()
+            return message
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal response_started
+            if message["type"] == "http.response.start":
+                response_started = True
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, tracking_send)
+        except _TooLarge:
+            if not response_started:
+                await send_json(send, 413, too_large)

@@ -1,0 +1,102 @@
+"""Password hashing (Argon2id, legacy bcrypt), JWT access tokens, opaque secrets."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import lru_cache
+from typing import Any
+
+import jwt
+from pwdlib import PasswordHash
+from pwdlib.hashers.argon2 import Argon2Hasher
+from pwdlib.hashers.bcrypt import BcryptHasher
+
+from bazaar.config import Settings
+from bazaar.kit.db import utcnow
+
+ALGORITHM = "HS256"
+
+
+@lru_cache(maxsize=4)
+def _hasher(time_cost: int, memory_cost: int) -> PasswordHash:
+    return PasswordHash(
+        (Argon2Hasher(time_cost=time_cost, memory_cost=memory_cost), BcryptHasher())
+    )
+
+
+def password_hasher(settings: Settings) -> PasswordHash:
+    return _hasher(settings.argon2_time_cost, settings.argon2_memory_cost)
+
+
+def hash_password(settings: Settings, password: str) -> str:
+    return password_hasher(settings).hash(password)
+
+
+def verify_password(settings: Settings, password: str, hashed: str) -> tuple[bool, str | None]:
+    """(valid, new_hash): new_hash is set when the stored hash is legacy/outdated."""
+    return password_hasher(settings).verify_and_update(password, hashed)
+
+
+@lru_cache(maxsize=4)
+def dummy_hash(time_cost: int, memory_cost: int) -> str:
+    """A real hash to verify against for unknown emails, so timing does not leak them."""
+    return _hasher(time_cost, memory_cost).hash(secrets.token_urlsafe(16))
+
+
+@dataclass(frozen=True)
+class AccessClaims:
+    user_id: uuid.UUID
+    roles: list[str]
+    token_version: int
+    jti: str
+    expires_at: datetime
+
+
+def create_access_token(
+    settings: Settings, user_id: uuid.UUID, roles: list[str], token_version: int
+) -> tuple[str, datetime]:
+    expires_at = utcnow() + settings.jwt_expires_in
+    payload: dict[str, Any] = {
+        "sub": str(user_id),
+        "roles": roles,
+        "ver": token_version,
+        "jti": uuid.uuid4().hex,
+        "iat": int(utcnow().timestamp()),
+        "exp": int(expires_at.timestamp()),
+        "typ": "access",
+    }
+    return jwt.encode(payload, settings.jwt_secret, algorithm=ALGORITHM), expires_at
+
+
+def decode_access_token(settings: Settings, token: str) -> AccessClaims | None:
+    try:
+        data = jwt.decode(
+            token, settings.jwt_secret, algorithms=[ALGORITHM], options={"require": ["exp", "sub"]}
+        )
+        if data.get("typ", "access") != "access":
+            return None
+        return AccessClaims(
+            user_id=uuid.UUID(data["sub"]),
+            roles=list(data.get("roles", [])),
+            token_version=int(data.get("ver", 0)),
+            jti=str(data.get("jti", "")),
+            expires_at=datetime.fromtimestamp(data["exp"]).astimezone(),
+        )
+    except (jwt.PyJWTError, ValueError, KeyError, TypeError):
+        return None
+
+
+def new_secret(nbytes: int = 32) -> str:
+    return secrets.token_urlsafe(nbytes)
+
+
+def sha256_hex(value: str) -> str:
+    return hashlib.sha256(value.encode()).hexdigest()
+
+
+def expires_in(delta: timedelta) -> datetime:
+    return utcnow() + delta

@@ -1,0 +1,78 @@
+"""create_app(): middleware, routers, error handlers, lifespan with typed state."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+from collections.abc import AsyncIterator
+from typing import Any
+
+import structlog
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from bazaar import __version__
+from bazaar.api import include_routers
+from bazaar.config import Settings, check_startup, get_settings, ignored_legacy_env
+from bazaar.kit.db import Database
+from bazaar.kit.errors import install_error_handlers
+from bazaar.kit.http import BodyLimitMiddleware, RequestContextMiddleware
+from bazaar.kit.logging import configure_logging
+
+log = structlog.get_logger("bazaar")
+
+
+def create_app(settings: Settings | None = None, database: Database | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    check_startup(settings)
+    configure_logging(settings)
+    ignored = ignored_legacy_env(dict(os.environ))
+    if ignored:
+        log.warning("ignored_legacy_env", names=ignored, why="Bazaar has one store; see README")
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        db = database or Database(settings)
+        app.state.db = db
+        worker_task: asyncio.Task[Any] | None = None
+        if settings.run_worker_in_process and getattr(app.state, "start_worker", True):
+            from bazaar.worker import Worker
+
+            worker = Worker(db, settings, name="in-process")
+            worker_task = asyncio.create_task(worker.run_forever())
+            app.state.worker = worker
+        try:
+            yield
+        finally:
+            if worker_task is not None:
+                app.state.worker.stop()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await asyncio.wait_for(worker_task, timeout=10)
+            if database is None:
+                await db.dispose()
+
+    app = FastAPI(
+        title="Bazaar API",
+        version=__version__,
+        description="Escrow marketplace backend. Every response uses the envelope "
+        '`{"success": true, "data": ...}` or `{"success": false, "error": {...}}`.',
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+    )
+    app.state.settings = settings
+    install_error_handlers(app)
+    include_routers(app)
+
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=[o.strip() for o in settings.frontend_url.split(",") if o.strip()],
+        allow_credentials=True,
+        allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
+        allow_headers=["*"],
+        expose_headers=["X-Request-Id", "Retry-After"],
+    )
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestContextMiddleware, settings=settings)
+    return app

@@ -1,0 +1,35 @@
+"""All tables, imported here so Alembic and the metadata see every one."""
+
+from bazaar.kit.db import Base
+from bazaar.models.marketplace import (
+    Category,
+    PurchaseRequest,
+    RequestHistory,
+    RequestTemplate,
+    Review,
+    SellerOffer,
+    Shop,
+)
+from bazaar.models.payments import Payment
+from bazaar.models.system import IdempotencyKey, Job, PeriodicTask, WorkerHeartbeat
+from bazaar.models.users import Address, RefreshToken, User, UserToken
+
+__all__ = [
+    "Address",
+    "Base",
+    "Category",
+    "IdempotencyKey",
+    "Job",
+    "Payment",
+    "PeriodicTask",
+    "PurchaseRequest",
+    "RefreshToken",
+    "RequestHistory",
+    "RequestTemplate",
+    "Review",
+    "SellerOffer",
+    "Shop",
+    "User",
+    "UserToken",
+    "WorkerHeartbeat",
+]
