@@ -60,14 +60,23 @@ class Settings(BaseSettings):
     rate_limit_payment: str = "30/15 minutes"
     rate_limit_ai: str = "20/15 minutes"
     rate_limit_global: str = "100/15 minutes"
+    # Redis key prefix of the counters; processes sharing a limit must share it. Unset: a
+    # fixed default, or one per app instance under NODE_ENV=test (see kit/ratelimit.py).
+    rate_limit_prefix: str | None = None
 
     max_body_bytes: int = 10 * 1024 * 1024
+    # When set, GET /metrics requires `Authorization: Bearer <METRICS_TOKEN>`.
+    metrics_token: str | None = None
 
     # Password hashing (Argon2id); lowered only by tests.
     argon2_time_cost: int = 2
     argon2_memory_cost: int = 19456
     lockout_threshold: int = 5
     lockout_window: timedelta = timedelta(minutes=15)
+    lockout_duration: timedelta = timedelta(minutes=15)
+    # Lifetimes of the emailed single-use tokens.
+    password_reset_expires_in: timedelta = timedelta(hours=1)
+    email_verification_expires_in: timedelta = timedelta(hours=24)
 
     # Email
     smtp_host: str | None = None
@@ -77,6 +86,7 @@ class Settings(BaseSettings):
     smtp_secure: bool = False
     smtp_starttls: bool = False
     smtp_from: str = "Bazaar <no-reply@bazaar.local>"
+    smtp_timeout: float = 30.0
 
     # Worker
     worker_in_process: bool | None = None  # default: True in development, False in production
@@ -107,6 +117,9 @@ class Settings(BaseSettings):
         "jwt_expires_in",
         "refresh_token_expires_in",
         "lockout_window",
+        "lockout_duration",
+        "password_reset_expires_in",
+        "email_verification_expires_in",
         "request_default_ttl",
         "payment_window",
         "inspection_period",

@@ -15,10 +15,14 @@ from fastapi.middleware.cors import CORSMiddleware
 from bazaar import __version__
 from bazaar.api import include_routers
 from bazaar.config import Settings, check_startup, get_settings, ignored_legacy_env
+from bazaar.kit.clientip import ClientAddressMiddleware
 from bazaar.kit.db import Database
 from bazaar.kit.errors import install_error_handlers
 from bazaar.kit.http import BodyLimitMiddleware, RequestContextMiddleware
 from bazaar.kit.logging import configure_logging
+from bazaar.kit.ratelimit import GlobalRateLimitMiddleware, RateLimits
+from bazaar.ops.endpoints import router as ops_router
+from bazaar.ops.metrics import HttpMetrics, MetricsMiddleware
 
 log = structlog.get_logger("bazaar")
 
@@ -49,6 +53,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
                 app.state.worker.stop()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await asyncio.wait_for(worker_task, timeout=10)
+            await rate_limits.close()
             if database is None:
                 await db.dispose()
 
@@ -62,17 +67,30 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         redoc_url=None,
     )
     app.state.settings = settings
+    rate_limits = app.state.rate_limits = RateLimits(settings)
+    app.state.metrics = HttpMetrics()
     install_error_handlers(app)
     include_routers(app)
+    app.include_router(ops_router)
 
+    # Outermost last. CORS answers preflights before the global limit counts them, and
+    # wraps the limiter and body limit so their 429/413 are readable by the browser.
+    app.add_middleware(GlobalRateLimitMiddleware, limits=rate_limits)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(
         CORSMiddleware,
         allow_origins=[o.strip() for o in settings.frontend_url.split(",") if o.strip()],
         allow_credentials=True,
         allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
         allow_headers=["*"],
-        expose_headers=["X-Request-Id", "Retry-After"],
+        expose_headers=[
+            "X-Request-Id",
+            "Retry-After",
+            "X-RateLimit-Limit",
+            "X-RateLimit-Remaining",
+        ],
     )
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(ClientAddressMiddleware, hops=settings.trusted_hops)
+    app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     app.add_middleware(RequestContextMiddleware, settings=settings)
     return app

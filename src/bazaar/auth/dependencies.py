@@ -9,17 +9,13 @@ import sqlalchemy as sa
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from bazaar.auth.errors import AccountBanned
 from bazaar.kit.deps import SessionDep, SettingsDep
 from bazaar.kit.errors import Forbidden, Unauthorized
 from bazaar.kit.security import decode_access_token
 from bazaar.models import User
 
 bearer = HTTPBearer(auto_error=False, description="Access token from /api/auth/login")
-
-
-class AccountBanned(Forbidden):
-    code = "ACCOUNT_BANNED"
-    message = "This account has been banned"
 
 
 class RoleRequired(Forbidden):

@@ -121,6 +121,11 @@ class RequestContextMiddleware:
             structlog.contextvars.unbind_contextvars("request_id")
 
 
+def _size(n: int) -> str:
+    mib = 1024 * 1024
+    return f"{n // mib} MB" if n >= mib and n % mib == 0 else f"{n} bytes"
+
+
 class BodyLimitMiddleware:
     """Refuse bodies over the limit with a 413 envelope, by header or while streaming."""
 
@@ -133,7 +138,7 @@ class BodyLimitMiddleware:
             await self.app(scope, receive, send)
             return
         too_large = error_body(
-            413, "PAYLOAD_TOO_LARGE", f"Request body exceeds {self.max_bytes // (1024 * 1024)} MB"
+            413, "PAYLOAD_TOO_LARGE", f"Request body exceeds {_size(self.max_bytes)}"
         )
         for name, value in scope["headers"]:
             if name == b"content-length":
@@ -145,28 +150,32 @@ class BodyLimitMiddleware:
                     await send_json(send, 400, error_body(400, "BAD_REQUEST", "Bad length"))
                     return
         received = 0
+        refused = False
         response_started = False
 
-        class _TooLarge(Exception):
-            pass
-
+        # Frameworks turn errors raised while reading the body into their own 400, so an
+        # overflow is answered here, at once, and the app then sees a disconnected client.
         async def limited_receive() -> Message:
-            nonlocal received
+            nonlocal received, refused, response_started
+            if refused:
+                return {"type": "http.disconnect"}
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
-                    raise _TooLarge()
+                    refused = True
+                    if not response_started:
+                        response_started = True
+                        await send_json(send, 413, too_large)
+                    return {"type": "http.disconnect"}
             return message
 
-        async def tracking_send(message: Message) -> None:
+        async def guarded_send(message: Message) -> None:
             nonlocal response_started
+            if refused:
+                return  # the 413 went out already; drop the app's late answer
             if message["type"] == "http.response.start":
                 response_started = True
             await send(message)
 
-        try:
-            await self.app(scope, limited_receive, tracking_send)
-        except _TooLarge:
-            if not response_started:
-                await send_json(send, 413, too_large)
+        await self.app(scope, limited_receive, guarded_send)

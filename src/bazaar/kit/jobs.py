@@ -1,9 +1,29 @@
 """Durable jobs (also the outbox): rows written in the caller's transaction.
 
 Domains register handlers with `@job_handler("kind")` and periodic sweeps with
-`@periodic("name", every=...)` in their `jobs.py`; `bazaar.worker` runs them.
-A handler gets the job's own session (committed with the job's `done` mark) and payload.
-A sweep gets a session and `now`, so tests drive timers with a chosen clock.
+`@periodic("name", every=...)` in their `jobs.py`; `bazaar.worker` runs them (it imports
+every `bazaar.<domain>.jobs` module, so a new domain only has to add that file).
+
+A handler gets its own write session and the job's payload. Its effects and the job's
+`done` mark commit in one transaction, so a job that fails leaves no effects and is retried
+with exponential backoff until `max_attempts`, then left as `dead` for an operator. Do not
+commit inside a handler. Delivery is at least once for anything outside the database (an
+email sent just before the commit failed is sent again on the retry), exactly once for
+database effects.
+
+A sweep gets a write session and `now` (tests drive timers with a chosen clock); it runs at
+most once per `every` across all workers.
+
+    from bazaar.kit.jobs import enqueue, job_handler, periodic
+
+    @job_handler("payment.release")
+    async def release(session: AsyncSession, payload: dict[str, Any]) -> None: ...
+
+    @periodic("requests.expire", every=timedelta(minutes=1))
+    async def expire_requests(session: AsyncSession, now: datetime) -> int: ...
+
+    await enqueue(session, "payment.release", {"paymentId": str(p.id)},
+                  dedupe_key=f"payment:{p.id}:release")
 """
 
 from __future__ import annotations
@@ -13,6 +33,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bazaar.kit.db import utcnow
@@ -20,6 +42,14 @@ from bazaar.models import Job
 
 JobHandler = Callable[[AsyncSession, dict[str, Any]], Awaitable[None]]
 SweepHandler = Callable[[AsyncSession, datetime], Awaitable[Any]]
+
+PENDING = "pending"
+RUNNING = "running"
+DONE = "done"
+DEAD = "dead"
+
+# Retry delays: 2 s, 4 s, 8 s, ... capped at an hour.
+BACKOFF_CAP = timedelta(hours=1)
 
 
 @dataclass(frozen=True)
@@ -49,6 +79,11 @@ def periodic(name: str, every: timedelta) -> Callable[[SweepHandler], SweepHandl
     return register
 
 
+def backoff(attempts: int) -> timedelta:
+    """Delay before the next try after `attempts` failed tries."""
+    return min(timedelta(seconds=2 ** min(attempts, 20)), BACKOFF_CAP)
+
+
 async def enqueue(
     session: AsyncSession,
     kind: str,
@@ -56,16 +91,46 @@ async def enqueue(
     *,
     run_at: datetime | None = None,
     dedupe_key: str | None = None,
-    max_attempts: int = 5,
+    max_attempts: int | None = None,
 ) -> Job:
-    """Add a job in the current transaction; it exists only if the transaction commits."""
+    """Add a job in the current transaction; it exists only if the transaction commits.
+
+    `dedupe_key` names one piece of work for all time (e.g. `payment:<id>:auto-release`):
+    if a job with that key already exists, whatever its status, that job is returned and
+    nothing is added. A concurrent transaction enqueueing the same key is tolerated too: the
+    insert runs in a savepoint, so the loser's transaction stays usable.
+
+    `max_attempts=None` means the worker's `JOB_MAX_ATTEMPTS` at run time (stored as 0).
+    """
+    if dedupe_key is not None:
+        existing = await _by_dedupe_key(session, dedupe_key)
+        if existing is not None:
+            return existing
     job = Job(
         kind=kind,
         payload=payload or {},
+        status=PENDING,
         run_at=run_at or utcnow(),
         dedupe_key=dedupe_key,
-        max_attempts=max_attempts,
+        attempts=0,
+        max_attempts=max_attempts or 0,
     )
-    session.add(job)
-    await session.flush()
+    if dedupe_key is None:
+        session.add(job)
+        await session.flush()
+        return job
+    try:
+        async with session.begin_nested():
+            session.add(job)
+    except IntegrityError:
+        # Another transaction committed the same key between our check and our insert.
+        existing = await _by_dedupe_key(session, dedupe_key)
+        if existing is None:
+            raise
+        return existing
     return job
+
+
+async def _by_dedupe_key(session: AsyncSession, dedupe_key: str) -> Job | None:
+    stmt = sa.select(Job).where(Job.dedupe_key == dedupe_key)
+    return (await session.execute(stmt)).scalar_one_or_none()

@@ -1,0 +1,251 @@
+"""/api/auth: accounts, sign-in sessions, password recovery and email verification."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request, status
+from fastapi.responses import JSONResponse
+
+from bazaar.auth import service
+from bazaar.auth.dependencies import CurrentUser
+from bazaar.auth.errors import RecordedFailure
+from bazaar.auth.schemas import (
+    AuthSession,
+    AuthUser,
+    EmailVerifyInput,
+    LoginInput,
+    LogoutInput,
+    LogoutResult,
+    Message,
+    PasswordChangeInput,
+    PasswordForgotInput,
+    PasswordResetInput,
+    RefreshInput,
+    RegisterInput,
+)
+from bazaar.kit.deps import SessionDep, SettingsDep
+from bazaar.kit.errors import envelope_error
+from bazaar.kit.ratelimit import limit_auth
+from bazaar.kit.schemas import Envelope
+
+router = APIRouter()
+
+LIMITED = [Depends(limit_auth)]
+FORGOT_MESSAGE = (
+    "If an account exists for this email address, we have sent it a link to reset the password."
+)
+
+_RATE: dict[int | str, dict[str, Any]] = {
+    429: {"description": "Too many attempts from this client (`RATE_LIMITED`)"}
+}
+_VALIDATION: dict[int | str, dict[str, Any]] = {
+    400: {"description": "Invalid input (`VALIDATION_FAILED`)"}
+}
+
+
+def _session(result: service.SignedIn) -> Envelope[AuthSession]:
+    t = result.tokens
+    return Envelope(
+        data=AuthSession(
+            access_token=t.access_token,
+            refresh_token=t.refresh_token,
+            expires_in=t.expires_in,
+            refresh_expires_in=t.refresh_expires_in,
+            user=AuthUser.of(result.user),
+        )
+    )
+
+
+def _recorded(exc: RecordedFailure) -> JSONResponse:
+    # Returned, not raised: the unit of work then commits what the failure recorded.
+    return envelope_error(exc.status_code, exc.code, exc.message, exc.details, exc.headers)
+
+
+def _agent(request: Request) -> str | None:
+    return request.headers.get("user-agent")
+
+
+@router.post(
+    "/register",
+    status_code=status.HTTP_201_CREATED,
+    response_model=Envelope[AuthSession],
+    dependencies=LIMITED,
+    responses={
+        **_VALIDATION,
+        409: {"description": "The email is already registered (`EMAIL_TAKEN`)"},
+        **_RATE,
+    },
+)
+async def register(
+    body: RegisterInput, request: Request, session: SessionDep, settings: SettingsDep
+) -> Envelope[AuthSession]:
+    """Create an account and sign it in.
+
+    `role` is `buyer` (default) or `seller`. A `referralCode` must belong to an existing
+    user. The account gets its own referral code, and a verification link is emailed.
+    """
+    result = await service.register(session, settings, body, _agent(request))
+    return _session(result)
+
+
+@router.post(
+    "/login",
+    response_model=Envelope[AuthSession],
+    dependencies=LIMITED,
+    responses={
+        401: {"description": "Wrong email or password (`INVALID_CREDENTIALS`)"},
+        403: {"description": "The account is banned (`ACCOUNT_BANNED`)"},
+        423: {
+            "description": "Locked after 5 failed attempts in 15 minutes (`ACCOUNT_LOCKED`); "
+            "`Retry-After` says for how many seconds"
+        },
+        **_RATE,
+    },
+)
+async def login(
+    body: LoginInput, request: Request, session: SessionDep, settings: SettingsDep
+) -> Any:
+    """Sign in with email and password.
+
+    Returns a short-lived access token (send it as `Authorization: Bearer ...`) and a
+    refresh token for `POST /api/auth/refresh`. Emails are case-insensitive.
+    """
+    try:
+        result = await service.login(session, settings, body.email, body.password, _agent(request))
+    except RecordedFailure as exc:
+        return _recorded(exc)
+    return _session(result)
+
+
+@router.post(
+    "/refresh",
+    response_model=Envelope[AuthSession],
+    dependencies=LIMITED,
+    responses={
+        401: {
+            "description": "Unknown, expired or revoked token (`INVALID_REFRESH_TOKEN`), or a "
+            "token that was already used (`REFRESH_TOKEN_REUSED`: every session of that "
+            "sign-in is then revoked)"
+        },
+        **_RATE,
+    },
+)
+async def refresh(
+    body: RefreshInput, request: Request, session: SessionDep, settings: SettingsDep
+) -> Any:
+    """Exchange a refresh token for a new access token and a new refresh token.
+
+    Each refresh token works once: keep the new one from the response.
+    """
+    try:
+        result = await service.refresh(session, settings, body.refresh_token, _agent(request))
+    except RecordedFailure as exc:
+        return _recorded(exc)
+    return _session(result)
+
+
+@router.post("/logout", response_model=Envelope[LogoutResult])
+async def logout(body: LogoutInput, session: SessionDep) -> Envelope[LogoutResult]:
+    """End the session the refresh token belongs to (safe to repeat).
+
+    With `allDevices: true` every session of the account ends and all access tokens stop
+    working. Access tokens of the ended session stay valid until they expire; discard them.
+    """
+    await service.logout(session, body.refresh_token, body.all_devices)
+    return Envelope(data=LogoutResult())
+
+
+@router.get("/me", response_model=Envelope[AuthUser])
+async def me(user: CurrentUser) -> Envelope[AuthUser]:
+    """The signed-in account."""
+    return Envelope(data=AuthUser.of(user))
+
+
+@router.post(
+    "/password/change",
+    response_model=Envelope[AuthSession],
+    responses={
+        400: {"description": "`INVALID_CURRENT_PASSWORD` or `VALIDATION_FAILED`"},
+    },
+)
+async def change_password(
+    body: PasswordChangeInput,
+    user: CurrentUser,
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+) -> Envelope[AuthSession]:
+    """Change the password. Every other session is signed out; this response carries new
+    tokens for the current one (the old access token stops working)."""
+    result = await service.change_password(
+        session, settings, user, body.current_password, body.new_password, _agent(request)
+    )
+    return _session(result)
+
+
+@router.post(
+    "/password/forgot",
+    response_model=Envelope[Message],
+    dependencies=LIMITED,
+    responses={**_VALIDATION, **_RATE},
+)
+async def forgot_password(
+    body: PasswordForgotInput, session: SessionDep, settings: SettingsDep
+) -> Envelope[Message]:
+    """Email a password-reset link (valid for one hour, usable once).
+
+    The answer is the same whether or not an account uses the address.
+    """
+    await service.forgot_password(session, settings, body.email)
+    return Envelope(data=Message(message=FORGOT_MESSAGE))
+
+
+@router.post(
+    "/password/reset",
+    response_model=Envelope[Message],
+    dependencies=LIMITED,
+    responses={
+        400: {"description": "Used, expired or unknown token (`INVALID_TOKEN`)"},
+        **_RATE,
+    },
+)
+async def reset_password(
+    body: PasswordResetInput, session: SessionDep, settings: SettingsDep
+) -> Envelope[Message]:
+    """Set a new password with the token from the reset email, then sign in again.
+
+    Every existing session of the account is signed out.
+    """
+    await service.reset_password(session, settings, body.token, body.new_password)
+    return Envelope(data=Message(message="Your password has been reset. Sign in again."))
+
+
+@router.post(
+    "/email/verify/request",
+    response_model=Envelope[Message],
+    responses={409: {"description": "Already verified (`EMAIL_ALREADY_VERIFIED`)"}},
+)
+async def request_email_verification(
+    user: CurrentUser, session: SessionDep, settings: SettingsDep
+) -> Envelope[Message]:
+    """Email a new verification link to the signed-in account's address.
+
+    Earlier links stop working.
+    """
+    await service.request_verification(session, settings, user)
+    return Envelope(data=Message(message=f"We have sent a verification link to {user.email}."))
+
+
+@router.post(
+    "/email/verify",
+    response_model=Envelope[AuthUser],
+    responses={400: {"description": "Used, expired or unknown token (`INVALID_TOKEN`)"}},
+)
+async def verify_email(body: EmailVerifyInput, session: SessionDep) -> Envelope[AuthUser]:
+    """Confirm the email address with the token from the verification email.
+
+    No sign-in needed, so the link works on any device.
+    """
+    user = await service.verify_email(session, body.token)
+    return Envelope(data=AuthUser.of(user))

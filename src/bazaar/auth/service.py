@@ -1,0 +1,354 @@
+"""Sign-up, sign-in, session refresh and account recovery.
+
+Nothing here commits: the request's unit of work does. Errors that must still leave a
+trace (failed-login counters, a revoked token family) are `RecordedFailure`s; the
+endpoints render them without raising, so that trace is committed.
+"""
+
+from __future__ import annotations
+
+import math
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+import structlog
+from anyio import to_thread
+from pwdlib.exceptions import UnknownHashError
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bazaar.auth import jobs as _jobs  # noqa: F401  (registers the token cleanup sweep)
+from bazaar.auth import repository
+from bazaar.auth.errors import (
+    AccountBanned,
+    AccountLocked,
+    EmailAlreadyVerified,
+    EmailTaken,
+    InvalidCredentials,
+    InvalidCurrentPassword,
+    InvalidRefreshToken,
+    InvalidToken,
+    RefreshTokenReused,
+)
+from bazaar.auth.schemas import RegisterInput
+from bazaar.auth.tokens import (
+    EMAIL_VERIFICATION,
+    PASSWORD_RESET,
+    IssuedTokens,
+    consume_user_token,
+    create_user_token,
+    issue_tokens,
+)
+from bazaar.config import Settings
+from bazaar.email.service import queue_email
+from bazaar.kit.db import utcnow
+from bazaar.kit.errors import ValidationFailed
+from bazaar.kit.security import (
+    dummy_hash,
+    hash_password,
+    password_hasher,
+    sha256_hex,
+    verify_password,
+)
+from bazaar.models import User
+from bazaar.users.service import new_referral_code
+
+log = structlog.get_logger("bazaar.auth")
+
+# bcrypt reads only the first 72 bytes of a password; the old Node system (bcryptjs)
+# silently ignored the rest, while the bcrypt package refuses longer input.
+BCRYPT_MAX_BYTES = 72
+
+
+@dataclass(frozen=True)
+class SignedIn:
+    user: User
+    tokens: IssuedTokens
+
+
+# -- passwords ---------------------------------------------------------------------------
+
+
+async def _check_password(
+    settings: Settings, password: str, stored: str | None
+) -> tuple[bool, str | None]:
+    """(valid, replacement hash). Runs in a thread: Argon2 and bcrypt are CPU-bound.
+
+    Without a stored hash (unknown email, password-less account) a dummy hash is verified
+    instead, so the answer takes as long as for a wrong password and reveals nothing.
+    """
+    if stored is None:
+        fake = await to_thread.run_sync(
+            dummy_hash, settings.argon2_time_cost, settings.argon2_memory_cost
+        )
+        await to_thread.run_sync(verify_password, settings, password, fake)
+        return False, None
+    try:
+        return await to_thread.run_sync(verify_password, settings, password, stored)
+    except UnknownHashError:
+        log.warning("unknown_password_hash_format")
+        return False, None
+    except ValueError:
+        if not stored.startswith("$2"):
+            log.warning("password_hash_unverifiable")
+            return False, None
+    truncated = password.encode()[:BCRYPT_MAX_BYTES]
+    valid = await to_thread.run_sync(password_hasher(settings).verify, truncated, stored)
+    # Re-hash the full password so later sign-ins no longer depend on the truncation.
+    return valid, (await _hash(settings, password)) if valid else None
+
+
+async def _hash(settings: Settings, password: str) -> str:
+    return await to_thread.run_sync(hash_password, settings, password)
+
+
+# -- registration and sign-in --------------------------------------------------------------
+
+
+async def register(
+    session: AsyncSession, settings: Settings, data: RegisterInput, user_agent: str | None
+) -> SignedIn:
+    """Create an account with a referral code of its own, sign it in, email a verification."""
+    if await repository.email_taken(session, data.email):
+        raise EmailTaken()
+    referred_by: uuid.UUID | None = None
+    if data.referral_code:
+        referred_by = await repository.user_id_by_referral_code(session, data.referral_code)
+        if referred_by is None:
+            raise ValidationFailed.on("referralCode", "unknown referral code")
+    user = User(
+        email=data.email,
+        name=data.name,
+        roles=[data.role],
+        password_hash=await _hash(settings, data.password),
+        referral_code=await new_referral_code(session),
+        referred_by_id=referred_by,
+        token_version=0,
+        last_login_at=utcnow(),
+    )
+    session.add(user)
+    try:
+        await session.flush()
+    except IntegrityError as exc:
+        # Another registration with this email committed between our check and insert.
+        raise EmailTaken() from exc
+    await _send_verification(session, settings, user)
+    tokens = await issue_tokens(session, settings, user, user_agent=user_agent)
+    return SignedIn(user, tokens)
+
+
+async def login(
+    session: AsyncSession, settings: Settings, email: str, password: str, user_agent: str | None
+) -> SignedIn:
+    """Check the credentials, count failures toward the lockout, issue a session."""
+    user = await repository.user_by_email(session, email, lock=True)
+    if user is None:
+        await _check_password(settings, password, None)
+        raise InvalidCredentials()
+
+    now = utcnow()
+    if user.locked_until is not None and user.locked_until > now:
+        raise AccountLocked.until(user.locked_until)
+
+    valid, new_hash = await _check_password(settings, password, user.password_hash)
+    if not valid:
+        locked_until = await _record_failure(session, settings, user, now)
+        if locked_until is not None:
+            raise AccountLocked.until(locked_until)
+        raise InvalidCredentials()
+
+    # The password is right: only now may the caller learn the account is banned.
+    if user.banned_at is not None:
+        raise AccountBanned()
+    if new_hash is not None:
+        user.password_hash = new_hash  # legacy bcrypt (or old Argon2 parameters) upgraded
+    user.failed_login_count = 0
+    user.failed_login_window_start = None
+    user.locked_until = None
+    user.last_login_at = now
+    await session.flush()
+    tokens = await issue_tokens(session, settings, user, user_agent=user_agent)
+    return SignedIn(user, tokens)
+
+
+async def _record_failure(
+    session: AsyncSession, settings: Settings, user: User, now: datetime
+) -> datetime | None:
+    """Count a failed sign-in; lock the account when the threshold is reached."""
+    window_start = user.failed_login_window_start
+    if window_start is None or now - window_start > settings.lockout_window:
+        user.failed_login_count = 1
+        user.failed_login_window_start = now
+    else:
+        user.failed_login_count = (user.failed_login_count or 0) + 1
+    locked_until = None
+    if user.failed_login_count >= settings.lockout_threshold:
+        locked_until = now + settings.lockout_duration
+        user.locked_until = locked_until
+        user.failed_login_count = 0
+        user.failed_login_window_start = None
+        log.warning("account_locked", user_id=str(user.id))
+    await session.flush()
+    return locked_until
+
+
+# -- refresh and logout ------------------------------------------------------------------------
+
+
+async def refresh(
+    session: AsyncSession, settings: Settings, raw_token: str, user_agent: str | None
+) -> SignedIn:
+    """Rotate a refresh token: the presented one is spent, a new one continues its family.
+
+    Presenting a token that was already rotated means two parties hold it (one of them
+    stole it), so the whole family is revoked.
+    """
+    token = await repository.refresh_token_by_hash(session, sha256_hex(raw_token))
+    now = utcnow()
+    if token is None or token.revoked_at is not None or token.expires_at <= now:
+        raise InvalidRefreshToken()
+    if token.rotated_at is not None:
+        await repository.revoke_family(session, token.family_id, now)
+        log.warning("refresh_token_reused", user_id=str(token.user_id))
+        raise RefreshTokenReused()
+    user = await repository.user_by_id(session, token.user_id)
+    if user is None:
+        raise InvalidRefreshToken()
+    if user.banned_at is not None:
+        raise AccountBanned()
+    token.rotated_at = now
+    tokens = await issue_tokens(
+        session, settings, user, family_id=token.family_id, user_agent=user_agent
+    )
+    return SignedIn(user, tokens)
+
+
+async def logout(session: AsyncSession, raw_token: str, all_devices: bool) -> None:
+    """End the session the refresh token belongs to; unknown or spent tokens are a no-op."""
+    token = await repository.refresh_token_by_hash(session, sha256_hex(raw_token))
+    if token is None:
+        return
+    now = utcnow()
+    active = token.revoked_at is None and token.rotated_at is None and token.expires_at > now
+    await repository.revoke_family(session, token.family_id, now)
+    if all_devices and active:
+        user = await repository.user_by_id(session, token.user_id, lock=True)
+        if user is not None:
+            await _end_all_sessions(session, user, now)
+
+
+async def _end_all_sessions(session: AsyncSession, user: User, now: datetime) -> None:
+    """Invalidate every access token (token version) and every refresh token of `user`."""
+    user.token_version = (user.token_version or 0) + 1
+    await repository.revoke_user_refresh_tokens(session, user.id, now)
+    await session.flush()
+
+
+# -- passwords and email ---------------------------------------------------------------------
+
+
+async def change_password(
+    session: AsyncSession,
+    settings: Settings,
+    user: User,
+    current: str,
+    new: str,
+    user_agent: str | None,
+) -> SignedIn:
+    """Set a new password; every other session ends, this one continues with new tokens."""
+    valid, _ = await _check_password(settings, current, user.password_hash)
+    if not valid:
+        raise InvalidCurrentPassword(details=[{"path": "currentPassword", "msg": "is incorrect"}])
+    await repository.user_by_id(session, user.id, lock=True)
+    user.password_hash = await _hash(settings, new)
+    await _end_all_sessions(session, user, utcnow())
+    tokens = await issue_tokens(session, settings, user, user_agent=user_agent)
+    return SignedIn(user, tokens)
+
+
+async def forgot_password(session: AsyncSession, settings: Settings, email: str) -> None:
+    """Email a reset link when the account exists; say nothing either way."""
+    user = await repository.user_by_email(session, email)
+    if user is None or user.banned_at is not None:
+        return
+    raw = await create_user_token(
+        session, user.id, PASSWORD_RESET, settings.password_reset_expires_in
+    )
+    await queue_email(
+        session,
+        user.email,
+        "password_reset",
+        {
+            "name": user.name or user.email,
+            "token": raw,
+            "link": _frontend_link(settings, "reset-password", raw),
+            "expires_minutes": math.ceil(settings.password_reset_expires_in.total_seconds() / 60),
+        },
+    )
+
+
+async def reset_password(
+    session: AsyncSession, settings: Settings, raw_token: str, new: str
+) -> None:
+    """Use a reset token once: new password, every session ended, lockout lifted."""
+    token = await consume_user_token(session, raw_token, PASSWORD_RESET)
+    if token is None:
+        raise InvalidToken()
+    user = await repository.user_by_id(session, token.user_id, lock=True)
+    if user is None or user.banned_at is not None:
+        raise InvalidToken()
+    now = utcnow()
+    user.password_hash = await _hash(settings, new)
+    user.failed_login_count = 0
+    user.failed_login_window_start = None
+    user.locked_until = None
+    # The link arrived in this mailbox, which proves the address as well.
+    if user.email_verified_at is None:
+        user.email_verified_at = now
+    await _end_all_sessions(session, user, now)
+
+
+async def request_verification(session: AsyncSession, settings: Settings, user: User) -> None:
+    if user.email_verified_at is not None:
+        raise EmailAlreadyVerified()
+    await _send_verification(session, settings, user)
+
+
+async def verify_email(session: AsyncSession, raw_token: str) -> User:
+    token = await consume_user_token(session, raw_token, EMAIL_VERIFICATION)
+    if token is None:
+        raise InvalidToken()
+    user = await repository.user_by_id(session, token.user_id, lock=True)
+    if user is None:
+        raise InvalidToken()
+    if user.email_verified_at is None:
+        user.email_verified_at = utcnow()
+        await session.flush()
+    return user
+
+
+async def _send_verification(session: AsyncSession, settings: Settings, user: User) -> None:
+    raw = await create_user_token(
+        session, user.id, EMAIL_VERIFICATION, settings.email_verification_expires_in
+    )
+    await queue_email(
+        session,
+        user.email,
+        "email_verification",
+        {
+            "name": user.name or user.email,
+            "email": user.email,
+            "token": raw,
+            "link": _frontend_link(settings, "verify-email", raw),
+            "expires_hours": math.ceil(
+                settings.email_verification_expires_in.total_seconds() / 3600
+            ),
+        },
+    )
+
+
+def _frontend_link(settings: Settings, page: str, token: str) -> str:
+    """A link into the web app (the first FRONTEND_URL when several are allowed)."""
+    base = settings.frontend_url.split(",")[0].strip().rstrip("/")
+    return f"{base}/{page}?token={token}"

@@ -1,0 +1,1 @@
+"""Marketplace categories: a tree with public reads and admin writes."""

@@ -1,0 +1,1 @@
+"""Seller offers on purchase requests: make, edit, withdraw, reject, accept."""

@@ -1,0 +1,139 @@
+"""`/api/marketplace/offers`: sellers' offers on purchase requests, and accepting one."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query
+
+from bazaar.auth.dependencies import CurrentUser, SellerUser
+from bazaar.kit.deps import SessionDep, SettingsDep
+from bazaar.kit.pagination import Page, Pagination
+from bazaar.kit.schemas import Envelope
+from bazaar.marketplace.offers import service
+from bazaar.marketplace.offers.schemas import (
+    AcceptedOut,
+    AcceptOffer,
+    MyOfferOut,
+    OfferCreate,
+    OfferOut,
+    OfferUpdate,
+    RejectOffer,
+)
+from bazaar.marketplace.requests import service as requests
+from bazaar.payments.schemas import PaymentOut
+
+router = APIRouter()
+
+OfferStatus = Literal[
+    "pending", "accepted", "rejected", "withdrawn", "superseded", "expired", "cancelled"
+]
+
+
+@router.post("", status_code=201, response_model=Envelope[OfferOut])
+@router.post("/", status_code=201, include_in_schema=False, response_model=Envelope[OfferOut])
+async def create_offer(
+    body: OfferCreate, seller: SellerUser, session: SessionDep, settings: SettingsDep
+) -> Envelope[OfferOut]:
+    """Make an offer on an open request (seller role).
+
+    One live (pending or accepted) offer per seller and request: a second is 409
+    `OFFER_EXISTS`. Offering on your own request is 403 `OWN_REQUEST`; a request made from
+    a shop's template takes offers from that shop only (403). `price` is the total for the
+    requested quantity, as a decimal string; `currency` defaults to the request's;
+    `expiresAt` defaults to the earlier of the request's deadline and now +
+    OFFER_DEFAULT_TTL.
+    """
+    request = await requests.load_visible(session, body.request_id, seller)
+    offer = await service.create_offer(session, seller, request, body, settings=settings)
+    return Envelope(data=OfferOut.model_validate(offer))
+
+
+@router.get("", response_model=Envelope[Page[OfferOut]])
+@router.get("/", include_in_schema=False, response_model=Envelope[Page[OfferOut]])
+async def list_offers(
+    user: CurrentUser,
+    session: SessionDep,
+    params: Pagination,
+    request_id: Annotated[str, Query(alias="requestId", max_length=64)],
+    status: OfferStatus | None = None,
+) -> Envelope[Page[OfferOut]]:
+    """Offers on one request, newest first: the buyer sees all of them, a seller only their
+    own. A request you may not see is 404."""
+    page = await service.list_for_request(session, request_id, user, status, params)
+    return Envelope(data=page)
+
+
+@router.get("/mine", response_model=Envelope[Page[MyOfferOut]])
+async def my_offers(
+    user: CurrentUser, session: SessionDep, params: Pagination, status: OfferStatus | None = None
+) -> Envelope[Page[MyOfferOut]]:
+    """Your offers (as a seller), newest first, with each request's title and status."""
+    return Envelope(data=await service.list_mine(session, user, status, params))
+
+
+@router.get("/{ref}", response_model=Envelope[OfferOut])
+async def get_offer(ref: str, user: CurrentUser, session: SessionDep) -> Envelope[OfferOut]:
+    """One offer, for its seller, the request's buyer and admins (others get 404)."""
+    offer, _ = await service.load(session, ref, user)
+    return Envelope(data=OfferOut.model_validate(offer))
+
+
+@router.patch("/{ref}", response_model=Envelope[OfferOut])
+async def update_offer(
+    ref: str, body: OfferUpdate, user: CurrentUser, session: SessionDep, settings: SettingsDep
+) -> Envelope[OfferOut]:
+    """Edit your pending offer. Its `version` goes up; the buyer accepts the new version."""
+    offer, request = await service.load(session, ref, user)
+    offer = await service.update_offer(session, offer, request, user, body, settings=settings)
+    return Envelope(data=OfferOut.model_validate(offer))
+
+
+@router.post("/{ref}/withdraw", response_model=Envelope[OfferOut])
+async def withdraw_offer(ref: str, user: CurrentUser, session: SessionDep) -> Envelope[OfferOut]:
+    """Withdraw your pending offer."""
+    offer, request = await service.load(session, ref, user)
+    offer = await service.withdraw(session, offer, request, user)
+    return Envelope(data=OfferOut.model_validate(offer))
+
+
+@router.post("/{ref}/reject", response_model=Envelope[OfferOut])
+async def reject_offer(
+    ref: str, user: CurrentUser, session: SessionDep, body: RejectOffer | None = None
+) -> Envelope[OfferOut]:
+    """Decline a pending offer on your request, optionally with a reason for the seller."""
+    offer, request = await service.load(session, ref, user)
+    reason = body.reason if body else None
+    offer = await service.reject(session, offer, request, user, reason=reason)
+    return Envelope(data=OfferOut.model_validate(offer))
+
+
+@router.post("/{ref}/accept", response_model=Envelope[AcceptedOut])
+async def accept_offer(
+    ref: str,
+    user: CurrentUser,
+    session: SessionDep,
+    settings: SettingsDep,
+    body: AcceptOffer | None = None,
+) -> Envelope[AcceptedOut]:
+    """Accept a pending offer on your open request.
+
+    The request becomes `accepted` at the offer's price, every other pending offer is
+    superseded, and a `pending` payment is created, due before `fundingDeadline` (now +
+    PAYMENT_WINDOW). Send `{"version": n}` to accept exactly the version you reviewed: 409
+    `OFFER_CHANGED` if the seller edited it since. A request that is no longer open is 409
+    `INVALID_STATE_TRANSITION`.
+    """
+    offer, _ = await service.load(session, ref, user)
+    version = body.version if body else None
+    offer, request, payment = await service.accept(
+        session, offer, user, version=version, settings=settings
+    )
+    accepted = AcceptedOut(
+        offer=OfferOut.model_validate(offer),
+        request_id=request.id,
+        request_status=request.status,
+        funding_deadline=request.funding_deadline,
+        payment=PaymentOut.model_validate(payment),
+    )
+    return Envelope(data=accepted)

@@ -1,0 +1,110 @@
+"""Offer request bodies and responses."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from pydantic import Field, field_validator
+
+from bazaar.kit.schemas import Input, MoneyStr, Schema
+from bazaar.marketplace.requests.fields import (
+    MESSAGE_MAX,
+    REASON_MAX,
+    Currency,
+    Network,
+    Price,
+    Ref,
+    Text,
+)
+from bazaar.payments.schemas import PaymentOut
+
+OFFER_STATUSES = (
+    "pending",
+    "accepted",
+    "rejected",
+    "withdrawn",
+    "superseded",
+    "expired",
+    "cancelled",
+)
+
+
+class OfferFields(Input):
+    """What a seller offers; `currency` defaults to the request's, `expiresAt` to
+    the earlier of the request's expiry and now + OFFER_DEFAULT_TTL."""
+
+    price: Price = Field(description='Total price for the requested quantity, e.g. "25.00"')
+    currency: Currency | None = None
+    network: Network = None
+    delivery_days: int = Field(7, ge=1, le=365)
+    message: Text | None = Field(None, max_length=MESSAGE_MAX)
+    expires_at: datetime | None = None
+
+
+class OfferCreate(OfferFields):
+    request_id: Ref = Field(description="The purchase request (UUID or legacy id)")
+
+
+_REQUIRED_ON_PATCH = ("price", "currency", "delivery_days", "expires_at")
+
+
+class OfferUpdate(Input):
+    """Only the fields sent change; every edit bumps `version`, so the buyer re-accepts."""
+
+    price: Price | None = None
+    currency: Currency | None = None
+    network: Network = None
+    delivery_days: int | None = Field(None, ge=1, le=365)
+    message: Text | None = Field(None, max_length=MESSAGE_MAX)
+    expires_at: datetime | None = None
+
+    @field_validator(*_REQUIRED_ON_PATCH)
+    @classmethod
+    def _not_null(cls, value: Any) -> Any:
+        # Runs only for fields that were sent, so an omitted field stays "unchanged".
+        if value is None:
+            raise ValueError("cannot be null")
+        return value
+
+
+class AcceptOffer(Input):
+    version: int | None = Field(
+        None, ge=1, description="The offer version you reviewed; 409 OFFER_CHANGED if edited"
+    )
+
+
+class RejectOffer(Input):
+    reason: Text | None = Field(None, max_length=REASON_MAX)
+
+
+class OfferOut(Schema):
+    id: uuid.UUID
+    request_id: uuid.UUID
+    seller_id: uuid.UUID
+    shop_id: uuid.UUID | None
+    price: MoneyStr
+    currency: str
+    network: int | None
+    delivery_days: int
+    message: str | None
+    status: str
+    expires_at: datetime | None
+    version: int
+    from_template: bool
+    created_at: datetime
+    updated_at: datetime
+
+
+class MyOfferOut(OfferOut):
+    request_title: str
+    request_status: str
+
+
+class AcceptedOut(Schema):
+    offer: OfferOut
+    request_id: uuid.UUID
+    request_status: str
+    funding_deadline: datetime | None
+    payment: PaymentOut

@@ -1,0 +1,326 @@
+"""Seller offer rules: make, edit, withdraw, reject, accept (which locks the deal and creates
+the payment), list, and the expiry of offers nobody accepted.
+
+Lock order on PostgreSQL: the request row, then offer rows, then the payment row.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bazaar.auth.dependencies import RoleRequired
+from bazaar.config import Settings, get_settings
+from bazaar.kit.db import utcnow
+from bazaar.kit.errors import ValidationFailed
+from bazaar.kit.money import format_money
+from bazaar.kit.pagination import Page, PageParams
+from bazaar.marketplace.offers import repository as repo
+from bazaar.marketplace.offers.errors import (
+    NotTargetShop,
+    NotTheRequestBuyer,
+    NotTheSeller,
+    OfferChanged,
+    OfferExists,
+    OfferExpired,
+    OfferNotFound,
+    OfferNotPending,
+    OwnRequest,
+)
+from bazaar.marketplace.offers.schemas import MyOfferOut, OfferFields, OfferOut, OfferUpdate
+from bazaar.marketplace.requests import repository as requests_repo
+from bazaar.marketplace.requests import service as requests
+from bazaar.marketplace.requests import state
+from bazaar.marketplace.requests.errors import RequestNotOpen
+from bazaar.marketplace.shops import service as shops
+from bazaar.models import Payment, PurchaseRequest, SellerOffer, User
+from bazaar.notifications.service import notify
+from bazaar.payments import service as payments
+
+PENDING = "pending"
+SWEEP_BATCH = 200
+
+
+def _info(offer: SellerOffer, request: PurchaseRequest, **extra: Any) -> dict[str, Any]:
+    return {
+        "offerId": str(offer.id),
+        "requestId": str(request.id),
+        "title": request.title,
+        "price": format_money(offer.price),
+        "currency": offer.currency,
+        **extra,
+    }
+
+
+def _expired(offer: SellerOffer, now: datetime) -> bool:
+    return offer.expires_at is not None and offer.expires_at <= now
+
+
+def _expiry(
+    given: datetime | None, request: PurchaseRequest, now: datetime, settings: Settings
+) -> datetime:
+    """Default: the earlier of the request's deadline and now + OFFER_DEFAULT_TTL."""
+    default = now + settings.offer_default_ttl
+    deadline = request.expires_at
+    if given is None:
+        return min(default, deadline) if deadline is not None else default
+    at = given.replace(tzinfo=UTC) if given.tzinfo is None else given.astimezone(UTC)
+    if at <= now:
+        raise ValidationFailed.on("expiresAt", "must be in the future")
+    if deadline is not None and at > deadline:
+        raise ValidationFailed.on("expiresAt", "must not be after the request's deadline")
+    return at
+
+
+async def load(
+    session: AsyncSession, ref: str | uuid.UUID, viewer: User
+) -> tuple[SellerOffer, PurchaseRequest]:
+    """An offer its seller, the request's buyer or an admin may see; others get 404."""
+    offer = await repo.get(session, ref)
+    if offer is None:
+        raise OfferNotFound()
+    request = await requests.load(session, offer.request_id)
+    allowed = viewer.id in (offer.seller_id, request.buyer_id) or viewer.has_role("admin")
+    if not allowed:
+        raise OfferNotFound()
+    return offer, request
+
+
+async def create_offer(
+    session: AsyncSession,
+    seller: User,
+    request: PurchaseRequest,
+    data: OfferFields,
+    *,
+    from_template: bool = False,
+    settings: Settings | None = None,
+    now: datetime | None = None,
+) -> SellerOffer:
+    """A pending offer on an open request: one live offer per seller and request; a request
+    aimed at a shop (from a template) takes offers from that shop's owner only."""
+    settings = settings or get_settings()
+    now = now or utcnow()
+    if not seller.has_role("seller"):
+        raise RoleRequired("This action requires the seller role")
+    if request.buyer_id == seller.id:
+        raise OwnRequest()
+    # A shared lock: an accept (which takes the row for update) cannot run in between.
+    request = await requests.load(session, request.id, share=True)
+    if request.status != state.OPEN or requests.lapsed(request, now):
+        raise RequestNotOpen()
+    shop = await shops.get_shop_by_owner(session, seller.id)
+    if request.target_shop_id is not None and (shop is None or shop.id != request.target_shop_id):
+        raise NotTargetShop()
+    if await repo.live_offer(session, request.id, seller.id) is not None:
+        raise OfferExists()
+    offer = SellerOffer(
+        request_id=request.id,
+        seller_id=seller.id,
+        shop_id=shop.id if shop is not None else None,
+        price=data.price,
+        currency=data.currency or request.currency,
+        network=data.network,
+        delivery_days=data.delivery_days,
+        message=data.message,
+        status=PENDING,
+        expires_at=_expiry(data.expires_at, request, now, settings),
+        version=1,
+        from_template=from_template,
+        created_at=now,
+        updated_at=now,
+    )
+    try:
+        # The partial unique index is the last word when two offers race past the check.
+        async with session.begin_nested():
+            session.add(offer)
+    except IntegrityError:
+        raise OfferExists() from None
+    await notify(session, request.buyer_id, "offer.received", _info(offer, request))
+    await requests.emit(session, f"user:{request.buyer_id}", "offer:new", _info(offer, request))
+    return offer
+
+
+async def update_offer(
+    session: AsyncSession,
+    offer: SellerOffer,
+    request: PurchaseRequest,
+    seller: User,
+    data: OfferUpdate,
+    *,
+    settings: Settings | None = None,
+    now: datetime | None = None,
+) -> SellerOffer:
+    """Edit a pending offer (its seller); the version goes up and the buyer must accept the
+    new version."""
+    settings = settings or get_settings()
+    now = now or utcnow()
+    if offer.seller_id != seller.id:
+        raise NotTheSeller()
+    offer = await _locked(session, offer)
+    if offer.status != PENDING:
+        raise OfferNotPending()
+    if _expired(offer, now):
+        raise OfferExpired()
+    given = data.model_fields_set
+    if not given:
+        raise ValidationFailed.on("body", "send at least one field to change")
+    for field in ("price", "currency", "network", "delivery_days", "message"):
+        if field in given:
+            setattr(offer, field, getattr(data, field))
+    if "expires_at" in given:
+        offer.expires_at = _expiry(data.expires_at, request, now, settings)
+    offer.version += 1
+    offer.updated_at = now
+    await session.flush()
+    info = _info(offer, request, version=offer.version)
+    await notify(session, request.buyer_id, "offer.updated", info)
+    await requests.emit(session, f"user:{request.buyer_id}", "offer:updated", info)
+    return offer
+
+
+async def _locked(session: AsyncSession, offer: SellerOffer) -> SellerOffer:
+    locked = await repo.get(session, offer.id, lock=True)
+    if locked is None:  # deleted with its request meanwhile
+        raise OfferNotFound()
+    return locked
+
+
+async def withdraw(
+    session: AsyncSession,
+    offer: SellerOffer,
+    request: PurchaseRequest,
+    seller: User,
+    *,
+    now: datetime | None = None,
+) -> SellerOffer:
+    """The seller takes back a pending offer."""
+    now = now or utcnow()
+    if offer.seller_id != seller.id:
+        raise NotTheSeller()
+    offer = await _locked(session, offer)
+    if offer.status != PENDING:
+        raise OfferNotPending()
+    offer.status = "withdrawn"
+    offer.updated_at = now
+    await session.flush()
+    info = _info(offer, request)
+    await notify(session, request.buyer_id, "offer.withdrawn", info)
+    await requests.emit(session, f"user:{request.buyer_id}", "offer:updated", info)
+    return offer
+
+
+async def reject(
+    session: AsyncSession,
+    offer: SellerOffer,
+    request: PurchaseRequest,
+    buyer: User,
+    *,
+    reason: str | None,
+    now: datetime | None = None,
+) -> SellerOffer:
+    """The buyer declines a pending offer; the seller is told why."""
+    now = now or utcnow()
+    if buyer.id != request.buyer_id:
+        raise NotTheRequestBuyer()
+    offer = await _locked(session, offer)
+    if offer.status != PENDING:
+        raise OfferNotPending()
+    offer.status = "rejected"
+    offer.updated_at = now
+    await session.flush()
+    await notify(session, offer.seller_id, "offer.rejected", _info(offer, request, reason=reason))
+    return offer
+
+
+async def accept(
+    session: AsyncSession,
+    offer: SellerOffer,
+    buyer: User,
+    *,
+    version: int | None = None,
+    settings: Settings | None = None,
+    now: datetime | None = None,
+) -> tuple[SellerOffer, PurchaseRequest, Payment]:
+    """The buyer accepts a pending offer: the request becomes `accepted` at the offer's
+    price, every other pending offer is superseded, and a pending payment is due before the
+    funding deadline (now + PAYMENT_WINDOW)."""
+    settings = settings or get_settings()
+    now = now or utcnow()
+    # The request row is the lock every accept of this request queues on.
+    request = await requests.load(session, offer.request_id, lock=True)
+    if buyer.id != request.buyer_id:
+        raise NotTheRequestBuyer()
+    await requests.check_transition(session, request, state.ACCEPTED, actor=buyer, role=state.BUYER)
+    if requests.lapsed(request, now):
+        raise RequestNotOpen("The request's deadline has passed")
+    offer = await _locked(session, offer)
+    if offer.status != PENDING:
+        raise OfferNotPending(f"This offer is {offer.status}")
+    if _expired(offer, now):
+        raise OfferExpired()
+    if version is not None and version != offer.version:
+        raise OfferChanged(details={"currentVersion": offer.version})
+    request.locked_price = offer.price
+    request.accepted_offer_id = offer.id
+    request.funding_deadline = now + settings.payment_window
+    await requests.transition(
+        session, request, state.ACCEPTED, actor=buyer, role=state.BUYER, now=now
+    )
+    offer.status = "accepted"
+    offer.updated_at = now
+    superseded = await requests_repo.close_offers(
+        session, request.id, (PENDING,), "superseded", now, except_id=offer.id
+    )
+    for other_id, seller_id in superseded:
+        info = {"offerId": str(other_id), "requestId": str(request.id), "title": request.title}
+        await notify(session, seller_id, "offer.superseded", info)
+    await session.flush()
+    payment = await payments.create_pending_payment(session, request, offer, now, settings=settings)
+    return offer, request, payment
+
+
+async def list_for_request(
+    session: AsyncSession,
+    request_ref: str,
+    viewer: User,
+    status: str | None,
+    params: PageParams,
+) -> Page[OfferOut]:
+    """The buyer (and admins) see every offer; anyone else who may see the request only
+    their own."""
+    request = await requests.load_visible(session, request_ref, viewer)
+    sees_all = viewer.id == request.buyer_id or viewer.has_role("admin")
+    seller_id = None if sees_all else viewer.id
+    rows, total = await repo.list_by_request(session, request.id, seller_id, status, params)
+    return Page[OfferOut].build([OfferOut.model_validate(o) for o in rows], total, params)
+
+
+async def list_mine(
+    session: AsyncSession, seller: User, status: str | None, params: PageParams
+) -> Page[MyOfferOut]:
+    rows, total = await repo.list_by_seller(session, seller.id, status, params)
+    labels = await repo.request_labels(session, {o.request_id for o in rows})
+    items = []
+    for offer in rows:
+        title, request_status = labels.get(offer.request_id, ("", ""))
+        base = OfferOut.model_validate(offer).model_dump()
+        items.append(
+            MyOfferOut.model_validate(
+                {**base, "request_title": title, "request_status": request_status}
+            )
+        )
+    return Page[MyOfferOut].build(items, total, params)
+
+
+async def expire_due(session: AsyncSession, now: datetime) -> int:
+    """pending → expired for offers past their expiry; each seller is told once."""
+    due = await repo.due_to_expire(session, now, SWEEP_BATCH)
+    moved = await repo.expire(session, due, now)
+    for offer_id, seller_id, request_id in moved:
+        info = {"offerId": str(offer_id), "requestId": str(request_id)}
+        await notify(session, seller_id, "offer.expired", info)
+    return len(moved)

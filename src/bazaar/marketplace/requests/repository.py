@@ -1,0 +1,281 @@
+"""Every purchase request query, including the offers and history that belong to a request."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Collection
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bazaar.kit.ids import ref_clause
+from bazaar.kit.pagination import PageParams, paginate
+from bazaar.marketplace.requests import state
+from bazaar.marketplace.requests.search import search_clause
+from bazaar.models import (
+    Address,
+    PurchaseRequest,
+    RequestHistory,
+    SellerOffer,
+    User,
+)
+from bazaar.models.marketplace import LIVE_OFFER_STATUSES
+
+PR = PurchaseRequest
+
+
+async def get(
+    session: AsyncSession, ref: str | uuid.UUID, *, lock: bool = False, share: bool = False
+) -> PurchaseRequest | None:
+    """A request by UUID or legacy id. `lock` takes the row for update (PostgreSQL), `share`
+    a shared lock; both reload the row so a value read before the lock is not trusted."""
+    clause = ref_clause(PR, ref)
+    if clause is None:
+        return None
+    stmt = sa.select(PR).where(clause)
+    if lock or share:
+        stmt = stmt.with_for_update(read=share and not lock).execution_options(
+            populate_existing=True
+        )
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def has_offered(session: AsyncSession, request_id: uuid.UUID, user_id: uuid.UUID) -> bool:
+    stmt = sa.select(
+        sa.exists().where(SellerOffer.request_id == request_id, SellerOffer.seller_id == user_id)
+    )
+    return bool((await session.execute(stmt)).scalar_one())
+
+
+async def offer(session: AsyncSession, offer_id: uuid.UUID | None) -> SellerOffer | None:
+    if offer_id is None:
+        return None
+    stmt = sa.select(SellerOffer).where(SellerOffer.id == offer_id)
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def accepted_seller_id(session: AsyncSession, request: PurchaseRequest) -> uuid.UUID | None:
+    if request.accepted_offer_id is None:
+        return None
+    stmt = sa.select(SellerOffer.seller_id).where(SellerOffer.id == request.accepted_offer_id)
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def move_status(
+    session: AsyncSession, request: PurchaseRequest, from_status: str, to_status: str, now: datetime
+) -> bool:
+    """Compare-and-set the status; False when another transaction moved it first."""
+    stmt = (
+        sa.update(PR)
+        .where(PR.id == request.id, PR.status == from_status)
+        .values(status=to_status, updated_at=now)
+    )
+    result = await session.execute(stmt)
+    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+
+
+async def add_history(
+    session: AsyncSession,
+    request_id: uuid.UUID,
+    *,
+    actor_id: uuid.UUID | None,
+    role: str,
+    from_status: str | None,
+    to_status: str,
+    reason: str | None,
+    now: datetime,
+) -> RequestHistory:
+    entry = RequestHistory(
+        request_id=request_id,
+        actor_id=actor_id,
+        actor_role=role,
+        from_status=from_status,
+        to_status=to_status,
+        reason=reason,
+        created_at=now,
+    )
+    session.add(entry)
+    await session.flush()
+    return entry
+
+
+async def history(
+    session: AsyncSession, request_id: uuid.UUID
+) -> list[tuple[RequestHistory, str | None]]:
+    """The request's history, oldest first, with each actor's display name."""
+    stmt = (
+        sa.select(RequestHistory, User.name)
+        .outerjoin(User, User.id == RequestHistory.actor_id)
+        .where(RequestHistory.request_id == request_id)
+        .order_by(RequestHistory.created_at, RequestHistory.id)
+    )
+    return [(row[0], row[1]) for row in (await session.execute(stmt)).all()]
+
+
+async def offers_of(
+    session: AsyncSession, request_id: uuid.UUID, seller_id: uuid.UUID | None = None
+) -> list[SellerOffer]:
+    stmt = sa.select(SellerOffer).where(SellerOffer.request_id == request_id)
+    if seller_id is not None:
+        stmt = stmt.where(SellerOffer.seller_id == seller_id)
+    stmt = stmt.order_by(SellerOffer.created_at.desc(), SellerOffer.id)
+    return list((await session.execute(stmt)).scalars())
+
+
+async def live_offer_counts(
+    session: AsyncSession, request_ids: Collection[uuid.UUID]
+) -> dict[uuid.UUID, int]:
+    """Pending + accepted offers per request, in one grouped query."""
+    if not request_ids:
+        return {}
+    stmt = (
+        sa.select(SellerOffer.request_id, sa.func.count())
+        .where(
+            SellerOffer.request_id.in_(list(request_ids)),
+            SellerOffer.status.in_(LIVE_OFFER_STATUSES),
+        )
+        .group_by(SellerOffer.request_id)
+    )
+    return {row[0]: int(row[1]) for row in (await session.execute(stmt)).all()}
+
+
+async def close_offers(
+    session: AsyncSession,
+    request_id: uuid.UUID,
+    from_statuses: Collection[str],
+    to_status: str,
+    now: datetime,
+    *,
+    except_id: uuid.UUID | None = None,
+) -> list[tuple[uuid.UUID, uuid.UUID]]:
+    """Move the request's offers in `from_statuses` to `to_status`: (offer id, seller id)s."""
+    stmt = sa.update(SellerOffer).where(
+        SellerOffer.request_id == request_id, SellerOffer.status.in_(list(from_statuses))
+    )
+    if except_id is not None:
+        stmt = stmt.where(SellerOffer.id != except_id)
+    stmt = stmt.values(status=to_status, updated_at=now).returning(
+        SellerOffer.id, SellerOffer.seller_id
+    )
+    return [(row[0], row[1]) for row in (await session.execute(stmt)).all()]
+
+
+async def owned_address(session: AsyncSession, user_id: uuid.UUID, ref: str) -> Address | None:
+    """One of the user's own addresses (anyone else's is None, reported as 404)."""
+    clause = ref_clause(Address, ref)
+    if clause is None:
+        return None
+    stmt = sa.select(Address).where(clause, Address.user_id == user_id)
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+# -- listing ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Filters:
+    q: str | None = None
+    status: str | None = None
+    category_ids: list[uuid.UUID] | None = None
+    budget_min: Decimal | None = None
+    budget_max: Decimal | None = None
+    currency: str | None = None
+    mine: bool = False
+    sort: str = "newest"
+
+
+def _visible_in_list(viewer: User | None, filters: Filters, now: datetime) -> list[Any]:
+    """The public list is open, unexpired requests; `mine` is all of the viewer's own;
+    admins may list other non-draft statuses with `status`."""
+    if filters.mine and viewer is not None:
+        where: list[Any] = [PR.buyer_id == viewer.id]
+        if filters.status:
+            where.append(PR.status == filters.status)
+        return where
+    status = filters.status or state.OPEN
+    if status == state.OPEN:
+        return [PR.status == state.OPEN, sa.or_(PR.expires_at.is_(None), PR.expires_at > now)]
+    if status != state.DRAFT and viewer is not None and viewer.has_role("admin"):
+        return [PR.status == status]
+    return [sa.false()]
+
+
+def _budget_overlaps(low: Decimal | None, high: Decimal | None) -> list[Any]:
+    """The request's budget range overlaps [low, high]; an open end is unbounded, and a
+    request with no budget at all does not match a budget filter."""
+    where: list[Any] = [sa.or_(PR.budget_min.is_not(None), PR.budget_max.is_not(None))]
+    if low is not None:
+        where.append(sa.or_(PR.budget_max.is_(None), PR.budget_max >= low))
+    if high is not None:
+        where.append(sa.or_(PR.budget_min.is_(None), PR.budget_min <= high))
+    return where
+
+
+_ORDER: dict[str, list[Any]] = {
+    "newest": [sa.func.coalesce(PR.published_at, PR.created_at).desc()],
+    "budget_asc": [sa.func.coalesce(PR.budget_min, PR.budget_max).asc().nulls_last()],
+    "budget_desc": [sa.func.coalesce(PR.budget_max, PR.budget_min).desc().nulls_last()],
+    "ending_soon": [PR.expires_at.asc().nulls_last()],
+}
+
+
+async def list_requests(
+    session: AsyncSession,
+    viewer: User | None,
+    filters: Filters,
+    params: PageParams,
+    *,
+    now: datetime,
+    backend: str,
+) -> tuple[list[PurchaseRequest], int]:
+    """One page of requests and the total: two queries whatever the page size."""
+    where = _visible_in_list(viewer, filters, now)
+    if filters.q:
+        where.append(search_clause(filters.q, backend))
+    if filters.category_ids is not None:
+        where.append(PR.category_id.in_(filters.category_ids))
+    if filters.budget_min is not None or filters.budget_max is not None:
+        where.extend(_budget_overlaps(filters.budget_min, filters.budget_max))
+    if filters.currency:
+        where.append(PR.currency == filters.currency)
+    order = [*_ORDER[filters.sort], PR.created_at.desc(), PR.id]
+    stmt = sa.select(PR).where(*where).order_by(*order)
+    return await paginate(session, stmt, params)
+
+
+# -- sweeps ----------------------------------------------------------------------------------
+
+
+def _claim(stmt: sa.Select[Any], limit: int) -> sa.Select[Any]:
+    # SKIP LOCKED: a second worker passes over rows the first is moving (PostgreSQL; SQLite
+    # sweeps run in BEGIN IMMEDIATE transactions, one at a time).
+    return (
+        stmt.limit(limit)
+        .with_for_update(skip_locked=True)
+        .execution_options(populate_existing=True)
+    )
+
+
+async def due_to_expire(session: AsyncSession, now: datetime, limit: int) -> list[PurchaseRequest]:
+    stmt = (
+        sa.select(PR)
+        .where(PR.status == state.OPEN, PR.expires_at <= now)
+        .order_by(PR.expires_at, PR.id)
+    )
+    return list((await session.execute(_claim(stmt, limit))).scalars())
+
+
+async def funding_lapsed(
+    session: AsyncSession, now: datetime, limit: int, *, money_moving: sa.ColumnElement[bool]
+) -> list[PurchaseRequest]:
+    """Accepted requests past their funding deadline whose payment saw no money."""
+    stmt = (
+        sa.select(PR)
+        .where(PR.status == state.ACCEPTED, PR.funding_deadline <= now, ~money_moving)
+        .order_by(PR.funding_deadline, PR.id)
+    )
+    return list((await session.execute(_claim(stmt, limit))).scalars())

@@ -1,0 +1,627 @@
+"""Purchase request rules: create, edit, publish, cancel, deliver, the timers' moves, and
+`transition()`, the one place that checks the state table, writes history and notifies.
+
+Every lifecycle function first moves the state through `transition()` and then applies its
+effects, so a refused move changes nothing. Functions that later issues call (payments:
+`mark_funded`; disputes/escrow: `complete`, `refund`, `split`, `open_dispute`) are plain
+service functions over `transition()`; they never commit.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bazaar.config import Settings, get_settings
+from bazaar.kit.db import utcnow
+from bazaar.kit.errors import NotFound, ValidationFailed
+from bazaar.marketplace.categories import service as categories
+from bazaar.marketplace.categories.errors import CategoryNotFound
+from bazaar.marketplace.requests import repository as repo
+from bazaar.marketplace.requests import state
+from bazaar.marketplace.requests.errors import (
+    NotTheBuyer,
+    RequestNotEditable,
+    RequestNotFound,
+    TransitionNeedsInput,
+)
+from bazaar.marketplace.requests.machine import check_transition, emit, transition
+from bazaar.marketplace.requests.schemas import RequestCreate, RequestUpdate
+from bazaar.models import Address, PurchaseRequest, User
+from bazaar.models.marketplace import LIVE_OFFER_STATUSES
+from bazaar.notifications.service import notify
+from bazaar.payments import service as payments
+
+__all__ = [
+    "cancel",
+    "check_transition",
+    "complete",
+    "create_request",
+    "deliver",
+    "emit",
+    "expire",
+    "force_transition",
+    "load",
+    "load_visible",
+    "mark_funded",
+    "open_dispute",
+    "publish",
+    "refund",
+    "reopen",
+    "split",
+    "transition",
+    "update_request",
+]
+
+MAX_LIFETIME = timedelta(days=90)
+
+
+# -- loading and visibility ------------------------------------------------------------------
+
+
+async def load(
+    session: AsyncSession, ref: str | uuid.UUID, *, lock: bool = False, share: bool = False
+) -> PurchaseRequest:
+    """A request whoever may see it (for internal callers and admins); 404 when missing."""
+    request = await repo.get(session, ref, lock=lock, share=share)
+    if request is None:
+        raise RequestNotFound()
+    return request
+
+
+async def can_view(session: AsyncSession, request: PurchaseRequest, viewer: User | None) -> bool:
+    """Drafts: the buyer only. Open: everyone. Later states: the buyer, sellers who offered
+    on it, admins."""
+    if viewer is not None and viewer.id == request.buyer_id:
+        return True
+    if request.status == state.DRAFT:
+        return False
+    if request.status == state.OPEN:
+        return True
+    if viewer is None:
+        return False
+    return viewer.has_role("admin") or await repo.has_offered(session, request.id, viewer.id)
+
+
+async def load_visible(
+    session: AsyncSession, ref: str | uuid.UUID, viewer: User | None, *, lock: bool = False
+) -> PurchaseRequest:
+    """A request the viewer may see; anything else is 404 (existence is not revealed)."""
+    request = await load(session, ref, lock=lock)
+    if not await can_view(session, request, viewer):
+        raise RequestNotFound()
+    return request
+
+
+def lapsed(request: PurchaseRequest, now: datetime) -> bool:
+    """Open but past its deadline: the expiry sweep has not reached it yet."""
+    return request.expires_at is not None and request.expires_at <= now
+
+
+async def _notify_sellers(
+    session: AsyncSession, sellers: list[uuid.UUID], type_: str, data: dict[str, Any]
+) -> None:
+    for seller_id in dict.fromkeys(sellers):
+        await notify(session, seller_id, type_, data)
+
+
+# -- create and edit -------------------------------------------------------------------------
+
+
+async def _category_id(session: AsyncSession, ref: str | None) -> uuid.UUID | None:
+    if ref is None:
+        return None
+    try:
+        return (await categories.get_category(session, ref)).id
+    except CategoryNotFound:
+        raise ValidationFailed.on("categoryId", "category not found") from None
+
+
+def _snapshot(address: Address) -> dict[str, Any]:
+    """A copy of the address as it was: later edits of the address book do not move it."""
+    return {
+        "addressId": str(address.id),
+        "label": address.label,
+        "fullName": address.full_name,
+        "line1": address.line1,
+        "line2": address.line2,
+        "city": address.city,
+        "region": address.region,
+        "postalCode": address.postal_code,
+        "country": address.country,
+        "phone": address.phone,
+    }
+
+
+async def _delivery_address(session: AsyncSession, buyer: User, ref: str) -> dict[str, Any]:
+    address = await repo.owned_address(session, buyer.id, ref)
+    if address is None:
+        raise NotFound("Address not found", code="ADDRESS_NOT_FOUND")
+    return _snapshot(address)
+
+
+def _check_budget(low: Decimal | None, high: Decimal | None) -> None:
+    if low is not None and high is not None and low > high:
+        raise ValidationFailed.on("budgetMax", "must be greater than or equal to budgetMin")
+
+
+def _check_expiry(at: datetime, now: datetime) -> datetime:
+    at = at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
+    if at <= now:
+        raise ValidationFailed.on("expiresAt", "must be in the future")
+    if at > now + MAX_LIFETIME:
+        raise ValidationFailed.on("expiresAt", "must be at most 90 days ahead")
+    return at
+
+
+async def create_request(
+    session: AsyncSession,
+    buyer: User,
+    data: RequestCreate,
+    *,
+    target_shop_id: uuid.UUID | None = None,
+    template_id: uuid.UUID | None = None,
+    settings: Settings | None = None,
+    now: datetime | None = None,
+) -> PurchaseRequest:
+    """A new request as a draft, or open at once with `data.publish`."""
+    settings = settings or get_settings()
+    now = now or utcnow()
+    if data.is_digital and data.delivery_address_id:
+        raise ValidationFailed.on("deliveryAddressId", "give an address or isDigital, not both")
+    if not data.is_digital and not data.delivery_address_id:
+        raise ValidationFailed.on(
+            "deliveryAddressId", "a delivery address is required unless isDigital is true"
+        )
+    _check_budget(data.budget_min, data.budget_max)
+    expires_at = _check_expiry(data.expires_at, now) if data.expires_at else None
+    ttl = expires_at - now if expires_at else min(settings.request_default_ttl, MAX_LIFETIME)
+    address = None
+    if data.delivery_address_id:
+        address = await _delivery_address(session, buyer, data.delivery_address_id)
+    request = PurchaseRequest(
+        buyer_id=buyer.id,
+        title=data.title,
+        description=data.description,
+        category_id=await _category_id(session, data.category_id),
+        quantity=data.quantity,
+        budget_min=data.budget_min,
+        budget_max=data.budget_max,
+        currency=data.currency,
+        status=state.DRAFT,
+        is_digital=data.is_digital,
+        delivery_address=address,
+        attachments=list(data.attachments),
+        target_shop_id=target_shop_id,
+        template_id=template_id,
+        ttl_seconds=int(ttl.total_seconds()),
+        expires_at=expires_at,
+        delivery_files=[],
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(request)
+    await session.flush()
+    await repo.add_history(
+        session,
+        request.id,
+        actor_id=buyer.id,
+        role=state.BUYER,
+        from_status=None,
+        to_status=state.DRAFT,
+        reason=None,
+        now=now,
+    )
+    if data.publish:
+        await publish(session, request, buyer, settings=settings, now=now)
+    return request
+
+
+async def update_request(
+    session: AsyncSession,
+    request: PurchaseRequest,
+    actor: User,
+    data: RequestUpdate,
+    *,
+    now: datetime | None = None,
+) -> PurchaseRequest:
+    """Edit a draft or an open request with no accepted offer (the buyer only)."""
+    now = now or utcnow()
+    if actor.id != request.buyer_id:
+        raise NotTheBuyer("Only the buyer can edit this request")
+    editable = request.status in (state.DRAFT, state.OPEN) and request.accepted_offer_id is None
+    if not editable or (request.status == state.OPEN and lapsed(request, now)):
+        raise RequestNotEditable()
+    given = data.model_fields_set
+    new_address = data.delivery_address_id if "delivery_address_id" in given else None
+    if data.is_digital and new_address:
+        raise ValidationFailed.on("deliveryAddressId", "give an address or isDigital, not both")
+    if data.is_digital is False and request.is_digital and not new_address:
+        raise ValidationFailed.on("deliveryAddressId", "needed when switching off isDigital")
+    for field in ("title", "description", "quantity", "currency", "budget_min", "budget_max"):
+        if field in given:
+            setattr(request, field, getattr(data, field))
+    _check_budget(request.budget_min, request.budget_max)
+    if "category_id" in given:
+        request.category_id = await _category_id(session, data.category_id)
+    if "attachments" in given and data.attachments is not None:
+        request.attachments = list(data.attachments)
+    if "expires_at" in given and data.expires_at is not None:
+        request.expires_at = _check_expiry(data.expires_at, now)
+        if request.status == state.DRAFT:
+            request.ttl_seconds = int((request.expires_at - now).total_seconds())
+    if data.is_digital:
+        request.is_digital, request.delivery_address = True, None
+    elif new_address:
+        request.delivery_address = await _delivery_address(session, actor, new_address)
+        request.is_digital = False
+    request.updated_at = now
+    await session.flush()
+    if request.status == state.OPEN:
+        sellers = [seller for _, seller in await _pending_offers(session, request)]
+        info = {"requestId": str(request.id), "title": request.title}
+        await _notify_sellers(session, sellers, "request.updated", info)
+        await emit(session, f"request:{request.id}", "request:updated", info)
+    return request
+
+
+async def _pending_offers(
+    session: AsyncSession, request: PurchaseRequest
+) -> list[tuple[uuid.UUID, uuid.UUID]]:
+    offers = await repo.offers_of(session, request.id)
+    return [(o.id, o.seller_id) for o in offers if o.status == "pending"]
+
+
+# -- lifecycle -------------------------------------------------------------------------------
+
+
+async def publish(
+    session: AsyncSession,
+    request: PurchaseRequest,
+    actor: User,
+    *,
+    settings: Settings | None = None,
+    now: datetime | None = None,
+    force: bool = False,
+    reason: str | None = None,
+) -> PurchaseRequest:
+    """draft → open (the buyer): visible to sellers, offers allowed, deadline fixed."""
+    settings = settings or get_settings()
+    now = now or utcnow()
+    await transition(
+        session,
+        request,
+        state.OPEN,
+        actor=actor,
+        role=state.BUYER,
+        reason=reason,
+        force=force,
+        now=now,
+    )
+    if request.expires_at is None or request.expires_at <= now:
+        ttl = (
+            timedelta(seconds=request.ttl_seconds)
+            if request.ttl_seconds
+            else settings.request_default_ttl
+        )
+        request.expires_at = now + min(ttl, MAX_LIFETIME)
+    request.published_at = now
+    await session.flush()
+    return request
+
+
+async def cancel(
+    session: AsyncSession,
+    request: PurchaseRequest,
+    actor: User,
+    *,
+    reason: str | None = None,
+    now: datetime | None = None,
+    force: bool = False,
+) -> PurchaseRequest:
+    """open/accepted → cancelled (buyer or admin, before funding): live offers and an unpaid
+    payment are cancelled; 409 PAYMENT_IN_PROGRESS once money is arriving."""
+    now = now or utcnow()
+    is_buyer = actor.id == request.buyer_id
+    role = state.ADMIN if not is_buyer and actor.has_role("admin") else state.BUYER
+    await check_transition(session, request, state.CANCELLED, actor=actor, role=role, force=force)
+    if (force or role == state.ADMIN) and not reason:
+        raise ValidationFailed.on("reason", "an admin must give a reason")
+    payment = None
+    if request.status == state.ACCEPTED:
+        payment = await payments.open_payment(session, request.id)
+    accepted_seller = await repo.accepted_seller_id(session, request)
+    await transition(
+        session,
+        request,
+        state.CANCELLED,
+        actor=actor,
+        role=role,
+        reason=reason,
+        force=force,
+        now=now,
+    )
+    closed = await repo.close_offers(session, request.id, LIVE_OFFER_STATUSES, "cancelled", now)
+    # The accepted offer's seller was told by transition(); tell the others.
+    others = [seller for _, seller in closed if seller != accepted_seller]
+    info = {"requestId": str(request.id), "title": request.title, "reason": reason}
+    await _notify_sellers(session, others, "request.cancelled", info)
+    payments.close_payment(payment, payments.CANCELLED, now)
+    await session.flush()
+    return request
+
+
+async def expire(
+    session: AsyncSession,
+    request: PurchaseRequest,
+    now: datetime,
+    *,
+    actor: User | None = None,
+    force: bool = False,
+    reason: str | None = None,
+) -> PurchaseRequest:
+    """open → expired (system at `expiresAt`): its live offers expire with it."""
+    await transition(
+        session,
+        request,
+        state.EXPIRED,
+        actor=actor,
+        role=state.SYSTEM,
+        reason=reason or "No offer was accepted before the deadline",
+        force=force,
+        now=now,
+    )
+    closed = await repo.close_offers(session, request.id, LIVE_OFFER_STATUSES, "expired", now)
+    info = {"requestId": str(request.id), "title": request.title}
+    await _notify_sellers(session, [seller for _, seller in closed], "request.expired", info)
+    return request
+
+
+async def reopen(
+    session: AsyncSession,
+    request: PurchaseRequest,
+    now: datetime,
+    *,
+    actor: User | None = None,
+    force: bool = False,
+    reason: str | None = None,
+) -> PurchaseRequest:
+    """accepted → open (system when the funding window lapses): the payment and the accepted
+    offer expire (an admin's forced reopen cancels them); superseded offers stay so."""
+    await check_transition(
+        session, request, state.OPEN, actor=actor, role=state.SYSTEM, force=force
+    )
+    payment = await payments.open_payment(session, request.id)
+    await transition(
+        session,
+        request,
+        state.OPEN,
+        actor=actor,
+        role=state.SYSTEM,
+        reason=reason or "The payment did not arrive within the payment window",
+        force=force,
+        now=now,
+    )
+    closed_as = payments.CANCELLED if force else payments.EXPIRED
+    await repo.close_offers(session, request.id, ("accepted",), closed_as, now)
+    payments.close_payment(payment, closed_as, now)
+    request.accepted_offer_id = None
+    request.locked_price = None
+    request.funding_deadline = None
+    await session.flush()
+    return request
+
+
+async def mark_funded(
+    session: AsyncSession,
+    request: PurchaseRequest,
+    now: datetime,
+    *,
+    actor: User | None = None,
+    force: bool = False,
+    reason: str | None = None,
+    settings: Settings | None = None,
+) -> PurchaseRequest:
+    """accepted → funded (system, when the payment is held in escrow): the delivery window
+    starts (the offer's delivery days + DELIVERY_GRACE)."""
+    settings = settings or get_settings()
+    await transition(
+        session,
+        request,
+        state.FUNDED,
+        actor=actor,
+        role=state.SYSTEM,
+        reason=reason,
+        force=force,
+        now=now,
+    )
+    offer = await repo.offer(session, request.accepted_offer_id)
+    days = offer.delivery_days if offer is not None else 0
+    request.delivery_deadline = now + timedelta(days=days) + settings.delivery_grace
+    await session.flush()
+    return request
+
+
+async def deliver(
+    session: AsyncSession,
+    request: PurchaseRequest,
+    actor: User,
+    *,
+    note: str | None,
+    files: list[str],
+    now: datetime | None = None,
+    settings: Settings | None = None,
+    force: bool = False,
+    reason: str | None = None,
+) -> PurchaseRequest:
+    """funded → delivered (the seller of the accepted offer, with a note and/or proof
+    files): the buyer's inspection window (INSPECTION_PERIOD) starts."""
+    settings = settings or get_settings()
+    now = now or utcnow()
+    await check_transition(
+        session, request, state.DELIVERED, actor=actor, role=state.SELLER, force=force
+    )
+    if not force and not note and not files:
+        raise ValidationFailed.on("note", "give a delivery note or at least one file")
+    await transition(
+        session,
+        request,
+        state.DELIVERED,
+        actor=actor,
+        role=state.SELLER,
+        reason=reason,
+        force=force,
+        now=now,
+    )
+    request.delivery_note = note
+    request.delivery_files = list(files)
+    request.inspection_deadline = now + settings.inspection_period
+    await session.flush()
+    return request
+
+
+async def complete(
+    session: AsyncSession,
+    request: PurchaseRequest,
+    *,
+    actor: User | None,
+    role: str,
+    reason: str | None = None,
+    now: datetime | None = None,
+    force: bool = False,
+) -> PurchaseRequest:
+    """delivered → completed (buyer confirms or the inspection timer), or disputed →
+    completed (resolver, settlement). The escrow issue releases the money around this."""
+    now = now or utcnow()
+    await transition(
+        session,
+        request,
+        state.COMPLETED,
+        actor=actor,
+        role=role,
+        reason=reason,
+        force=force,
+        now=now,
+    )
+    request.completed_at = now
+    await session.flush()
+    return request
+
+
+async def refund(
+    session: AsyncSession,
+    request: PurchaseRequest,
+    *,
+    actor: User | None,
+    role: str,
+    reason: str | None = None,
+    now: datetime | None = None,
+    force: bool = False,
+) -> PurchaseRequest:
+    """funded → refunded (seller, delivery-window timer, admin) or disputed → refunded."""
+    await transition(
+        session,
+        request,
+        state.REFUNDED,
+        actor=actor,
+        role=role,
+        reason=reason,
+        force=force,
+        now=now,
+    )
+    return request
+
+
+async def split(
+    session: AsyncSession,
+    request: PurchaseRequest,
+    *,
+    actor: User | None,
+    role: str,
+    reason: str | None = None,
+    now: datetime | None = None,
+    force: bool = False,
+) -> PurchaseRequest:
+    """disputed → split (resolver decision or accepted settlement)."""
+    await transition(
+        session,
+        request,
+        state.SPLIT,
+        actor=actor,
+        role=role,
+        reason=reason,
+        force=force,
+        now=now,
+    )
+    return request
+
+
+async def open_dispute(
+    session: AsyncSession,
+    request: PurchaseRequest,
+    *,
+    actor: User | None,
+    role: str,
+    reason: str | None = None,
+    now: datetime | None = None,
+    force: bool = False,
+) -> PurchaseRequest:
+    """funded/delivered → disputed (buyer or seller); release timers stop, as their sweeps
+    only act on funded/delivered requests."""
+    await transition(
+        session,
+        request,
+        state.DISPUTED,
+        actor=actor,
+        role=role,
+        reason=reason,
+        force=force,
+        now=now,
+    )
+    return request
+
+
+async def force_transition(
+    session: AsyncSession,
+    request: PurchaseRequest,
+    to_status: str,
+    admin: User,
+    reason: str,
+    *,
+    settings: Settings | None = None,
+    now: datetime | None = None,
+) -> PurchaseRequest:
+    """An admin moves a request along any edge of the table out of a non-final state,
+    whoever that edge normally belongs to, with the edge's usual effects."""
+    now = now or utcnow()
+    from_status = request.status
+    if state.is_final(from_status) or state.rule_for(from_status, to_status) is None:
+        await check_transition(session, request, to_status, actor=admin, role=state.ADMIN)
+    if (from_status, to_status) == (state.OPEN, state.ACCEPTED):
+        raise TransitionNeedsInput("Accepting needs an offer: the buyer accepts one")
+    common: dict[str, Any] = {"force": True, "reason": reason, "now": now}
+    if to_status == state.OPEN and from_status == state.DRAFT:
+        return await publish(session, request, admin, settings=settings, **common)
+    if to_status == state.OPEN:
+        return await reopen(session, request, actor=admin, **common)
+    if to_status == state.EXPIRED:
+        return await expire(session, request, actor=admin, **common)
+    if to_status == state.CANCELLED:
+        return await cancel(session, request, admin, **common)
+    if to_status == state.FUNDED:
+        return await mark_funded(session, request, actor=admin, settings=settings, **common)
+    if to_status == state.DELIVERED:
+        return await deliver(
+            session, request, admin, note=None, files=[], settings=settings, **common
+        )
+    movers = {
+        state.COMPLETED: complete,
+        state.REFUNDED: refund,
+        state.SPLIT: split,
+        state.DISPUTED: open_dispute,
+    }
+    return await movers[to_status](session, request, actor=admin, role=state.ADMIN, **common)

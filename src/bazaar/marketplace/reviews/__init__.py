@@ -1,0 +1,1 @@
+"""Reviews: after a completed deal, buyer and seller rate each other once."""

@@ -1,0 +1,1 @@
+"""Shop settings: a seller's storefront profile, payout wallets and auto-accept rules."""

@@ -1,0 +1,66 @@
+"""`/api/marketplace/shop-settings`: your shop's settings, and public shop lookup."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from bazaar.auth.dependencies import CurrentUser
+from bazaar.kit.deps import SessionDep
+from bazaar.kit.schemas import Envelope
+from bazaar.marketplace.shops import service
+from bazaar.marketplace.shops.schemas import ShopCreate, ShopOut, ShopPublic, ShopUpdate
+
+router = APIRouter()
+
+
+@router.get("/me", response_model=Envelope[ShopOut])
+async def get_my_shop(user: CurrentUser, session: SessionDep) -> Envelope[ShopOut]:
+    """Your own shop with its private settings (payout wallets, auto-accept rules).
+
+    404 `SHOP_NOT_FOUND` when you have not created one yet.
+    """
+    shop = await service.get_own_shop(session, user)
+    return Envelope(data=ShopOut.model_validate(shop))
+
+
+@router.post("", response_model=Envelope[ShopOut], status_code=201)
+@router.post("/", include_in_schema=False, status_code=201)
+async def create_shop(
+    body: ShopCreate, user: CurrentUser, session: SessionDep
+) -> Envelope[ShopOut]:
+    """Open your shop; you get the `seller` role right away (same access token).
+
+    One shop per account: 409 `SHOP_EXISTS` for a second one; 409 `SLUG_TAKEN` when the
+    slug is used. The slug is derived from the name when omitted. Payout wallet keys are
+    EVM chain ids (`"1"`, `"10"`, `"137"`, `"8453"`, `"42161"`, `"11155111"`, ...) or
+    network names (`"base"`); addresses must pass the EIP-55 checksum when mixed-case and
+    are returned checksummed. `acceptedTokens` defaults to every supported token.
+    """
+    shop = await service.create_shop(session, user, body)
+    return Envelope(data=ShopOut.model_validate(shop))
+
+
+@router.put("", response_model=Envelope[ShopOut])
+@router.patch("", response_model=Envelope[ShopOut])
+@router.put("/me", response_model=Envelope[ShopOut])
+@router.patch("/me", response_model=Envelope[ShopOut])
+@router.put("/", include_in_schema=False)
+@router.patch("/", include_in_schema=False)
+async def update_shop(
+    body: ShopUpdate, user: CurrentUser, session: SessionDep
+) -> Envelope[ShopOut]:
+    """Change your shop: only the fields present in the body change (PUT and PATCH alike).
+
+    `policies`, `payoutWallets`, `acceptedTokens` and `autoAccept` are replaced as a whole
+    when given; `autoAccept.tokens` must be among `acceptedTokens`. 404 `SHOP_NOT_FOUND`
+    when you have no shop; 409 `SLUG_TAKEN` when the new slug is used.
+    """
+    shop = await service.update_shop(session, user, body)
+    return Envelope(data=ShopOut.model_validate(shop))
+
+
+@router.get("/{ref}", response_model=Envelope[ShopPublic])
+async def get_shop(ref: str, session: SessionDep) -> Envelope[ShopPublic]:
+    """A shop's public profile by UUID, slug or 24-hex legacy id."""
+    shop = await service.get_shop(session, ref)
+    return Envelope(data=ShopPublic.model_validate(shop))

@@ -1,0 +1,164 @@
+"""Shop request bodies and responses (owner view and public view)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BeforeValidator, Field, field_validator
+
+from bazaar.kit.money import to_decimal
+from bazaar.kit.schemas import Input, MoneyStr, Schema
+from bazaar.marketplace.categories.slugs import SLUG_MAX, check_slug
+
+# Stablecoins a shop may accept; payments support the same set.
+SUPPORTED_TOKENS = ("USDC", "USDT", "DAI", "PYUSD", "EURC")
+RESERVED_SLUGS = frozenset({"me"})  # `/shop-settings/me` is the caller's own shop
+NAME_MAX = 120
+TEXT_MAX = 5000
+
+
+def _token(value: str) -> str:
+    symbol = value.strip().upper()
+    if symbol not in SUPPORTED_TOKENS:
+        raise ValueError(f"unsupported token; use one of {', '.join(SUPPORTED_TOKENS)}")
+    return symbol
+
+
+def _unique(values: list[str]) -> list[str]:
+    return list(dict.fromkeys(values))
+
+
+def _price(value: Any) -> Decimal | None:
+    if value is None:
+        return None
+    if isinstance(value, float | bool):
+        raise ValueError('must be a decimal string such as "250.00"')
+    try:
+        amount = to_decimal(value)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(str(exc)) from exc
+    if amount <= 0:
+        raise ValueError("must be greater than 0")
+    return amount
+
+
+def _not_null(value: Any) -> Any:
+    if value is None:
+        raise ValueError("must not be null")
+    return value
+
+
+Token = Annotated[str, AfterValidator(_token)]
+Price = Annotated[Decimal | None, BeforeValidator(_price)]
+
+
+class Policies(Input):
+    returns: str | None = Field(None, max_length=TEXT_MAX)
+    shipping: str | None = Field(None, max_length=TEXT_MAX)
+    warranty: str | None = Field(None, max_length=TEXT_MAX)
+
+
+class AutoAcceptIn(Input):
+    """Rules for accepting offers without the seller's click; stored for the offers flow."""
+
+    enabled: bool = False
+    max_price: Price = Field(None, description="Highest price accepted automatically")
+    tokens: list[Token] = Field(
+        default_factory=list, max_length=len(SUPPORTED_TOKENS), description="Empty: any accepted"
+    )
+
+    @field_validator("tokens")
+    @classmethod
+    def _dedupe(cls, value: list[str]) -> list[str]:
+        return _unique(value)
+
+
+class ShopFields(Input):
+    description: str | None = Field(None, max_length=TEXT_MAX)
+    logo_file_id: uuid.UUID | None = Field(None, description="An uploaded file's id")
+    policies: Policies | None = None
+    payout_wallets: dict[str, str] | None = Field(
+        None,
+        max_length=32,
+        description='Payout address per EVM network: the key is a chain id (`"8453"`) or '
+        'a network name (`"base"`); stored under the chain id, address in EIP-55 form',
+    )
+    accepted_tokens: list[Token] | None = Field(
+        None, min_length=1, max_length=len(SUPPORTED_TOKENS), description="Default: all supported"
+    )
+    auto_accept: AutoAcceptIn | None = None
+
+    @field_validator("accepted_tokens")
+    @classmethod
+    def _dedupe(cls, value: list[str] | None) -> list[str] | None:
+        return None if value is None else _unique(value)
+
+
+def _shop_slug(value: str | None) -> str | None:
+    return None if value is None else check_slug(value, RESERVED_SLUGS)
+
+
+class ShopCreate(ShopFields):
+    name: str = Field(min_length=1, max_length=NAME_MAX)
+    slug: str | None = Field(
+        None, max_length=SLUG_MAX, description="URL slug; derived from the name when omitted"
+    )
+
+    @field_validator("slug")
+    @classmethod
+    def _slug(cls, value: str | None) -> str | None:
+        return _shop_slug(value)
+
+
+class ShopUpdate(ShopFields):
+    """Only the fields present in the body change; objects and lists are replaced whole."""
+
+    name: str | None = Field(None, min_length=1, max_length=NAME_MAX)
+    slug: str | None = Field(None, max_length=SLUG_MAX)
+
+    @field_validator("name", "policies", "payout_wallets", "accepted_tokens", "auto_accept")
+    @classmethod
+    def _required_if_given(cls, value: Any) -> Any:
+        return _not_null(value)
+
+    @field_validator("slug")
+    @classmethod
+    def _slug(cls, value: str | None) -> str | None:
+        return _shop_slug(_not_null(value))
+
+
+class PoliciesOut(Schema):
+    returns: str | None = None
+    shipping: str | None = None
+    warranty: str | None = None
+
+
+class AutoAcceptOut(Schema):
+    enabled: bool = False
+    max_price: MoneyStr | None = None
+    tokens: list[str] = Field(default_factory=list)
+
+
+class ShopPublic(Schema):
+    """What anyone may see about a shop."""
+
+    id: uuid.UUID
+    owner_id: uuid.UUID
+    name: str
+    slug: str
+    description: str | None
+    logo_file_id: uuid.UUID | None
+    policies: PoliciesOut
+    accepted_tokens: list[str]
+    created_at: datetime
+    updated_at: datetime
+
+
+class ShopOut(ShopPublic):
+    """The owner's view: adds payout wallets and auto-accept rules."""
+
+    payout_wallets: dict[str, str]
+    auto_accept: AutoAcceptOut

@@ -1,0 +1,1 @@
+"""Request templates: a seller's reusable catalog items, instantiated by buyers."""

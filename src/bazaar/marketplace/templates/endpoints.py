@@ -1,0 +1,92 @@
+"""Request templates: a seller's catalog; buyers order from it in one step."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, status
+
+from bazaar.auth.dependencies import CurrentUser, OptionalUser, SellerUser
+from bazaar.kit.deps import SessionDep
+from bazaar.kit.pagination import Page, Pagination
+from bazaar.kit.schemas import Envelope
+from bazaar.marketplace.templates import service
+from bazaar.marketplace.templates.schemas import (
+    InstantiateTemplate,
+    TemplateCreate,
+    TemplateDeleted,
+    TemplateOut,
+    TemplateUpdate,
+)
+
+router = APIRouter()
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=Envelope[TemplateOut])
+@router.post(
+    "/",
+    status_code=status.HTTP_201_CREATED,
+    response_model=Envelope[TemplateOut],
+    include_in_schema=False,
+)
+async def create_template(
+    body: TemplateCreate, user: SellerUser, session: SessionDep
+) -> Envelope[TemplateOut]:
+    """Add an item to your shop's catalog (sellers with a shop; else 409 `SHOP_REQUIRED`).
+
+    `price` is a decimal string in `currency`; `network` is the EVM chain id of the token.
+    """
+    return Envelope(data=await service.create_template(session, user, body))
+
+
+@router.get("/mine", response_model=Envelope[Page[TemplateOut]])
+async def list_my_templates(
+    user: CurrentUser,
+    session: SessionDep,
+    params: Pagination,
+    active: Annotated[bool | None, Query(description="Only active / only inactive")] = None,
+) -> Envelope[Page[TemplateOut]]:
+    """Your templates, active and inactive, newest first."""
+    return Envelope(data=await service.list_mine(session, user, active, params))
+
+
+@router.get("/shop/{shop_ref}", response_model=Envelope[Page[TemplateOut]])
+async def list_shop_templates(
+    shop_ref: str,
+    session: SessionDep,
+    params: Pagination,
+    category_id: Annotated[
+        str | None,
+        Query(alias="categoryId", max_length=120, description="Category (and sub-categories)"),
+    ] = None,
+) -> Envelope[Page[TemplateOut]]:
+    """Public: a shop's active templates, newest first. `shopRef` is a UUID, slug or legacy id."""
+    return Envelope(data=await service.list_for_shop(session, shop_ref, category_id, params))
+
+
+@router.get("/{template_id}", response_model=Envelope[TemplateOut])
+async def get_template(
+    template_id: str, user: OptionalUser, session: SessionDep
+) -> Envelope[TemplateOut]:
+    """Public: one template. An inactive template is visible to its owner only."""
+    template = await service.get_visible(session, template_id, user)
+    return Envelope(data=TemplateOut.model_validate(template))
+
+
+@router.patch("/{template_id}", response_model=Envelope[TemplateOut])
+async def update_template(
+    template_id: str, body: TemplateUpdate, user: CurrentUser, session: SessionDep
+) -> Envelope[TemplateOut]:
+    """Change your template; only the fields sent change. Requests already made keep
+    their terms. Someone else's template is 404 `TEMPLATE_NOT_FOUND`."""
+    return Envelope(data=await service.update_template(session, user, template_id, body))
+
+
+@router.delete("/{template_id}", response_model=Envelope[TemplateDeleted])
+async def delete_template(
+    template_id: str, user: CurrentUser, session: SessionDep
+) -> Envelope[TemplateDeleted]:
+    """Remove your template. One that was never ordered is deleted (`result: deleted`); one
+    that requests were made from is deactivated instead (`result: deactivated`), so those
+    requests keep their link."""
+    return Envelope(data=await service.delete_template(session, user, template_id))

@@ -1,0 +1,1 @@
+"""Operations endpoints outside /api: health, Prometheus metrics, offline API docs."""
