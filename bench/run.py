@@ -108,11 +108,21 @@ def load(
     tool: str, url: str, headers: dict[str, str], connections: int, seconds: float
 ) -> dict[str, int]:
     if tool == "wrk":
-        command = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--timeout", "5s"]
+        command = [
+            "wrk",
+            "-t1",
+            f"-c{connections}",
+            f"-d{max(1, round(seconds))}s",
+            "--timeout",
+            "5s",
+        ]
         command += ["-s", str(REPORT_LUA)]
         for name, value in headers.items():
             command += ["-H", f"{name}: {value}"]
-        output = subprocess.run(command + [url], capture_output=True, text=True, check=True).stdout
+        done = subprocess.run(command + [url], capture_output=True, text=True)
+        output = done.stdout
+        if done.returncode != 0:
+            raise SystemExit(f"wrk failed: {done.stderr or output}")
         match = re.search(r"^BENCH_JSON (.*)$", output, re.M)
         if not match:
             raise SystemExit(f"unexpected wrk output:\n{output}")

@@ -27,7 +27,7 @@ BACKEND = os.environ.get("BAZAAR_TEST_BACKEND", "sqlite")
 PG_ADMIN_URL = os.environ.get("TEST_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 
-pytest_plugins = ["tests.fixtures.users"]
+pytest_plugins = ["tests.fixtures.users", "tests.fixtures.marketplace"]
 
 
 def _pg_exec(sql: str) -> None:
@@ -109,6 +109,8 @@ async def truncate_all(database: Database) -> None:
         if database.backend == "postgresql":
             await conn.execute(sa.text(f"TRUNCATE {', '.join(tables)} CASCADE"))
         else:
+            # SQLite checks the categories self-reference row by row: detach children first.
+            await conn.execute(sa.text("UPDATE categories SET parent_id = NULL"))
             for name in tables:
                 await conn.execute(sa.text(f"DELETE FROM {name}"))
 

@@ -25,12 +25,7 @@ def include_routers(app: FastAPI) -> None:
     import importlib
 
     for prefix, module_name in ROUTES:
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name == module_name:
-                continue  # domain not built yet
-            raise
+        module = importlib.import_module(module_name)
         router: APIRouter = module.router
         tag = prefix.removeprefix("/api/")
         app.include_router(router, prefix=prefix, tags=[tag])

@@ -86,9 +86,10 @@ def seed() -> None:
     async def main() -> dict[str, int]:
         db = Database(settings)
         try:
+            created: dict[str, int] = {}
             async for session in unit_of_work(db):
-                return await seed_all(session, settings)
-            return {}
+                created = await seed_all(session, settings)
+            return created
         finally:
             await db.dispose()
 
@@ -99,7 +100,7 @@ def seed() -> None:
 @app.command("create-admin")
 def create_admin(
     email: Annotated[str, typer.Option(help="Admin email")],
-    password: Annotated[str, typer.Option(help="Admin password (12+ characters)")],
+    password: Annotated[str, typer.Option(help="Admin password (8+ characters)")],
     name: Annotated[str, typer.Option(help="Display name")] = "Administrator",
 ) -> None:
     """Create an admin account, or grant the admin role to an existing one."""
@@ -112,9 +113,10 @@ def create_admin(
     async def main() -> str:
         db = Database(settings)
         try:
+            outcome = ""
             async for session in unit_of_work(db):
-                return await ensure_admin(session, settings, email, password, name)
-            return ""
+                outcome = await ensure_admin(session, settings, email, password, name)
+            return outcome
         finally:
             await db.dispose()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 import httpx
@@ -82,3 +83,13 @@ async def test_failures_outside_the_window_start_a_new_count(
     row = await user_row(db, email)
     assert row.failed_login_count == 4
     assert row.locked_until is None
+
+
+async def test_concurrent_failures_are_all_counted(client: httpx.AsyncClient, db: Database) -> None:
+    email = (await register(client))["user"]["email"]
+
+    responses = await asyncio.gather(*(login(client, email, WRONG) for _ in range(5)))
+
+    # The account row is locked while a failure is counted, so none is lost.
+    assert sorted(r.status_code for r in responses) == [401, 401, 401, 401, 423]
+    assert (await login(client, email)).status_code == 423

@@ -188,3 +188,13 @@ async def test_register_then_login_keeps_one_session_per_sign_in(
             "/api/auth/refresh", json={"refreshToken": tokens["refreshToken"]}
         )
         assert response.status_code == 200
+
+
+async def test_unreadable_stored_hash_is_a_failed_sign_in_not_a_crash(
+    client: httpx.AsyncClient, db: Database, make_user: MakeUser
+) -> None:
+    account = await make_user(email=new_email())
+    await update_user(db, account.email, password_hash="$2b$12$not-a-real-bcrypt-hash")
+    response = await login(client, account.email, "p" * 100)
+    assert response.status_code == 401
+    assert error(response)["code"] == "INVALID_CREDENTIALS"

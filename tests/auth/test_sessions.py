@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 import httpx
@@ -56,6 +57,22 @@ async def test_reusing_a_rotated_token_revokes_the_whole_family(
     assert error(revoked)["code"] == "INVALID_REFRESH_TOKEN"
     # ...while another sign-in's family keeps working.
     assert (await _refresh(client, other_device["refreshToken"])).status_code == 200
+
+
+async def test_concurrent_use_of_one_token_counts_as_reuse(client: httpx.AsyncClient) -> None:
+    data = await register(client)
+
+    first, second = await asyncio.gather(
+        _refresh(client, data["refreshToken"]), _refresh(client, data["refreshToken"])
+    )
+
+    # One rotation wins; the other request presents a spent token, which revokes the family,
+    # including the token the winner just received.
+    assert sorted(r.status_code for r in (first, second)) == [200, 401]
+    winner = first if first.status_code == 200 else second
+    loser = second if winner is first else first
+    assert error(loser)["code"] == "REFRESH_TOKEN_REUSED"
+    assert (await _refresh(client, winner.json()["data"]["refreshToken"])).status_code == 401
 
 
 async def test_unknown_and_expired_refresh_tokens_are_refused(

@@ -22,6 +22,9 @@ from bazaar.email.transport import (
 from tests.conftest import base_settings
 from tests.fixtures.smtp import SmtpServer
 
+# Plain-text AUTH is deliberate here (loopback test server); aiosmtpd warns about it.
+pytestmark = pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
+
 MAIL = OutgoingEmail(
     to="reader@example.com",
     subject="Grüße from Bazaar",

@@ -63,9 +63,7 @@ async def record_effect(session: AsyncSession, payload: dict[str, Any]) -> None:
     await enqueue(session, "test.effect", payload)
 
 
-async def test_handler_effects_and_done_commit_together(
-    db: Database, settings: Settings
-) -> None:
+async def test_handler_effects_and_done_commit_together(db: Database, settings: Settings) -> None:
     @job_handler("test.ok")
     async def ok(session: AsyncSession, payload: dict[str, Any]) -> None:
         await record_effect(session, {"for": payload["n"]})
@@ -291,7 +289,10 @@ def test_load_handlers_finds_jobs_modules_of_new_domains(
         (root / name).write_text(text)
     monkeypatch.syspath_prepend(str(tmp_path))
     try:
-        assert load_handlers("fakebazaar") == ["fakebazaar.shop.jobs", "fakebazaar.shop.refunds.jobs"]
+        assert load_handlers("fakebazaar") == [
+            "fakebazaar.shop.jobs",
+            "fakebazaar.shop.refunds.jobs",
+        ]
         assert {"test.fake-shop", "test.fake-refund"} <= set(HANDLERS)
     finally:
         for module in [m for m in sys.modules if m.startswith("fakebazaar")]:

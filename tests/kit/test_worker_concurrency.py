@@ -9,7 +9,6 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -115,24 +114,23 @@ def spawn(tmp_path: Path, settings: Settings, mode: str, lease: int = 300) -> su
     )
 
 
-async def wait_for_file(path: Path, proc: subprocess.Popen[str], timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while not path.exists():
-        if proc.poll() is not None:
-            raise AssertionError(f"worker process exited early: {proc.stderr.read()}")  # type: ignore[union-attr]
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {path.name}")
-        await asyncio.sleep(0.02)
+async def wait_for_file(path: Path, proc: subprocess.Popen[str], within: float = 30) -> None:
+    async with asyncio.timeout(within):
+        while not await asyncio.to_thread(path.exists):
+            if proc.poll() is not None:
+                stderr = proc.stderr.read() if proc.stderr else ""
+                raise AssertionError(f"worker process exited early: {stderr}")
+            await asyncio.sleep(0.02)
 
 
-async def wait_exit(proc: subprocess.Popen[str], timeout: float = 60) -> int:
-    deadline = time.monotonic() + timeout
-    while proc.poll() is None:
-        if time.monotonic() > deadline:
-            proc.kill()
-            raise AssertionError("worker process did not exit")
-        await asyncio.sleep(0.05)
-    return proc.returncode
+async def wait_exit(proc: subprocess.Popen[str], within: float = 60) -> tuple[int, str]:
+    """(exit code, stderr) once the process ends; killed if it takes longer than `within`."""
+    try:
+        _, stderr = await asyncio.to_thread(proc.communicate, timeout=within)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        raise
+    return proc.returncode, stderr
 
 
 async def add_jobs(db: Database, kind: str, count: int) -> None:
@@ -198,7 +196,8 @@ async def test_two_worker_processes_never_run_a_job_twice(
             await wait_for_file(tmp_path / f"ready-{proc.pid}", proc)
         (tmp_path / "go").touch()
         for proc in procs:
-            assert await wait_exit(proc) == 0, proc.stderr.read()  # type: ignore[union-attr]
+            code, stderr = await wait_exit(proc)
+            assert code == 0, stderr
     finally:
         for proc in procs:
             if proc.poll() is None:
@@ -241,8 +240,7 @@ async def test_job_of_a_killed_worker_is_taken_over_after_its_lease(
     assert held.locked_until is not None
     if utcnow() < held.locked_until:
         assert await rescuer.run_once() == 0  # the lease is respected while it lasts
-    while utcnow() <= held.locked_until:
-        await asyncio.sleep(0.1)
+    await asyncio.sleep((held.locked_until - utcnow()).total_seconds() + 0.1)
     assert await rescuer.run_once() == 1
     async with db.session(write=False) as session:
         done = await session.get(Job, job.id)
@@ -265,7 +263,8 @@ async def test_sigterm_finishes_the_current_job_then_exits(
             beats = (await session.execute(sa.select(WorkerHeartbeat.worker_id))).scalars().all()
         assert f"graceful-{proc.pid}" in beats  # /health can see it
         proc.send_signal(signal.SIGTERM)
-        assert await wait_exit(proc, timeout=20) == 0, proc.stderr.read()  # type: ignore[union-attr]
+        code, stderr = await wait_exit(proc, within=20)
+        assert code == 0, stderr
     finally:
         if proc.poll() is None:
             proc.kill()

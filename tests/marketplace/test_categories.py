@@ -14,8 +14,9 @@ import sqlalchemy as sa
 from sqlalchemy import event
 
 from bazaar.kit.db import Database
+from bazaar.marketplace.categories.errors import CategoryNotFound
 from bazaar.marketplace.categories.seed import seed_categories
-from bazaar.marketplace.categories.service import MAX_DEPTH, descendant_ids
+from bazaar.marketplace.categories.service import MAX_DEPTH, descendant_ids, get_category
 from bazaar.models import Category, PurchaseRequest, RequestTemplate
 from tests.fixtures.marketplace import MakeCategory, MakeShop, detach_categories
 from tests.fixtures.users import Account
@@ -341,9 +342,7 @@ async def test_category_in_use_cannot_be_deleted(
     assert (await client.delete(f"{URL}/collectibles", headers=admin.headers)).status_code == 404
 
 
-async def test_descendant_ids_covers_the_whole_subtree(
-    db: Database, make_category: MakeCategory
-) -> None:
+async def test_service_helpers_for_other_domains(db: Database, make_category: MakeCategory) -> None:
     electronics = await make_category("Electronics")
     phones = await make_category("Phones", parent=electronics)
     android = await make_category("Android", parent=phones)
@@ -354,12 +353,16 @@ async def test_descendant_ids_covers_the_whole_subtree(
         everything = await descendant_ids(session, electronics.id)
         leaf = await descendant_ids(session, android.id)
         missing = await descendant_ids(session, uuid.uuid4())
+        by_slug = await get_category(session, "phones")
+        with pytest.raises(CategoryNotFound):
+            await get_category(session, str(uuid.uuid4()))
 
     assert everything[0] == electronics.id
     assert set(everything) == {electronics.id, phones.id, android.id, laptops.id}
     assert len(everything) == 4
     assert leaf == [android.id]
     assert missing == []
+    assert by_slug.id == phones.id
 
 
 async def test_seed_builds_the_default_tree_once(client: httpx.AsyncClient, db: Database) -> None:

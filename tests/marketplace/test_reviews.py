@@ -6,6 +6,7 @@ import asyncio
 import uuid
 from datetime import timedelta
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 import httpx
 import pytest
@@ -15,6 +16,11 @@ from bazaar.kit.db import Database, utcnow
 from bazaar.marketplace.reviews.service import completed_deals, rating_summary
 from bazaar.models import Job, PurchaseRequest, Review, SellerOffer
 from tests.fixtures.users import Account, MakeUser
+
+if TYPE_CHECKING:
+    from tests.fixtures.marketplace import MakeShop
+
+pytest_plugins = ["tests.fixtures.marketplace"]
 
 URL = "/api/marketplace/reviews"
 
@@ -50,9 +56,13 @@ async def make_deal(
 
 
 async def post_review(
-    client: httpx.AsyncClient, who: Account, request_id: uuid.UUID, rating: object, text=None
+    client: httpx.AsyncClient,
+    who: Account,
+    request_id: uuid.UUID | str,
+    rating: object,
+    text: str | None = None,
 ) -> httpx.Response:
-    body = {"requestId": str(request_id), "rating": rating}
+    body: dict[str, object] = {"requestId": str(request_id), "rating": rating}
     if text is not None:
         body["text"] = text
     return await client.post(URL, json=body, headers=who.headers)
@@ -186,6 +196,7 @@ async def test_only_the_two_parties_may_review_or_read(
         {"rating": "5"},
         {"rating": True},
         {"rating": 5, "text": "x" * 2001},
+        {"rating": 5, "text": "nul \u0000 byte"},
         {"rating": 5, "extra": 1},
         {},
     ],
@@ -260,3 +271,60 @@ async def test_rating_summary_and_completed_deals(
     async with db.session(write=False) as session:
         # 38 / 9 = 4.2222...
         assert await rating_summary(session, seller.id) == {"average": "4.22", "count": 9}
+
+
+async def test_reviews_after_a_deal_driven_through_the_state_machine(
+    client: httpx.AsyncClient,
+    db: Database,
+    buyer: Account,
+    seller: Account,
+    admin: Account,
+    make_shop: MakeShop,
+) -> None:
+    await make_shop(seller)
+    template = await client.post(
+        "/api/marketplace/templates",
+        json={"title": "Custom mug", "price": "18"},
+        headers=seller.headers,
+    )
+    order = await client.post(
+        f"/api/marketplace/templates/{template.json()['data']['id']}/instantiate",
+        json={"isDigital": True},
+        headers=buyer.headers,
+    )
+    request_id = order.json()["data"]["request"]["id"]
+    offer_id = order.json()["data"]["offer"]["id"]
+    requests_url = f"/api/marketplace/requests/{request_id}"
+
+    r = await client.post(
+        f"/api/marketplace/offers/{offer_id}/accept", json={}, headers=buyer.headers
+    )
+    assert r.status_code == 200, r.text
+    r = await client.post(
+        f"{requests_url}/force-transition",
+        json={"to": "funded", "reason": "paid off-platform in a test"},
+        headers=admin.headers,
+    )
+    assert r.status_code == 200, r.text
+    delivered = await client.post(
+        f"{requests_url}/deliver", json={"note": "Shipped the design file"}, headers=seller.headers
+    )
+    assert delivered.status_code == 200, delivered.text
+    # Delivered but not completed yet: too early to review.
+    early = await post_review(client, buyer, request_id, 5)
+    assert early.json()["error"]["code"] == "REVIEW_NOT_ALLOWED"
+
+    r = await client.post(
+        f"{requests_url}/force-transition",
+        json={"to": "completed", "reason": "inspection waived"},
+        headers=admin.headers,
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["data"]["status"] == "completed"
+
+    assert (await post_review(client, buyer, request_id, 5, "Lovely mug")).status_code == 201
+    assert (await post_review(client, seller, request_id, 4)).status_code == 201
+    async with db.session(write=False) as session:
+        assert await rating_summary(session, seller.id) == {"average": "5.00", "count": 1}
+        assert await rating_summary(session, buyer.id) == {"average": "4.00", "count": 1}
+        assert await completed_deals(session, seller.id) == 1

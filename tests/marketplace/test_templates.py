@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -11,8 +10,17 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from bazaar.kit.db import Database
-from bazaar.models import Category, PurchaseRequest, RequestTemplate, Shop
+from bazaar.kit.db import Database, utcnow
+from bazaar.models import (
+    Address,
+    Job,
+    PurchaseRequest,
+    RequestHistory,
+    RequestTemplate,
+    SellerOffer,
+    Shop,
+    User,
+)
 
 if TYPE_CHECKING:
     from tests.fixtures.marketplace import MakeCategory, MakeShop
@@ -30,16 +38,6 @@ LAMP = {
     "network": 8453,
     "deliveryDays": 5,
 }
-
-
-@pytest.fixture
-async def flat_categories(db: Database) -> AsyncIterator[None]:
-    """Detach sub-categories after the test: SQLite checks the parent's RESTRICT key row by
-    row, so emptying the table with children still attached would fail."""
-    yield
-    async with db.session() as session:
-        await session.execute(sa.update(Category).values(parent_id=None))
-        await session.commit()
 
 
 async def create_template(client: httpx.AsyncClient, who: Account, **fields: Any) -> dict[str, Any]:
@@ -89,6 +87,7 @@ async def test_creating_a_template_needs_a_shop_and_the_seller_role(
         ({"price": "1.0000000000000000001"}, "price"),
         ({"price": "lots"}, "price"),
         ({"title": ""}, "title"),
+        ({"title": "nul \u0000 byte"}, "title"),
         ({"deliveryDays": 0}, "deliveryDays"),
         ({"network": "narnia"}, "network"),
         ({"currency": "DOGE"}, "currency"),
@@ -205,7 +204,6 @@ async def test_public_shop_catalog_by_uuid_slug_or_legacy_id(
     make_user: MakeUser,
     make_shop: MakeShop,
     make_category: MakeCategory,
-    flat_categories: None,
 ) -> None:
     shop = await make_shop(seller, name="Oak & Linen", slug="oak-and-linen")
     legacy = "5f1d7c2e9b1e8a3d4c6f0a12"
@@ -250,3 +248,202 @@ async def test_templates_live_in_the_database_as_sent(
         row = await session.get_one(RequestTemplate, uuid.UUID(template["id"]))
     assert row.price == Decimal("0.000000000000000001")
     assert template["price"] == "0.000000000000000001"
+
+
+# -- ordering from a template ----------------------------------------------------------------
+
+
+async def stored_counts(db: Database) -> dict[str, int]:
+    async with db.session(write=False) as session:
+        counts = {}
+        for model in (PurchaseRequest, RequestHistory, SellerOffer, Job):
+            total = await session.scalar(sa.select(sa.func.count()).select_from(model))
+            counts[model.__tablename__] = int(total or 0)
+    return counts
+
+
+async def add_address(db: Database, owner: Account, city: str = "Lisbon") -> str:
+    async with db.session() as session:
+        address = Address(
+            user_id=owner.id, full_name="Bea Buyer", line1="Rua 1", city=city, country="PT"
+        )
+        session.add(address)
+        await session.commit()
+    return str(address.id)
+
+
+async def test_ordering_makes_an_open_request_for_the_shop_with_its_offer(
+    client: httpx.AsyncClient, seller: Account, buyer: Account, make_shop: MakeShop
+) -> None:
+    shop = await make_shop(seller, name="Oak & Linen")
+    template = await create_template(client, seller)
+
+    r = await client.post(
+        f"{URL}/{template['id']}/instantiate",
+        json={"quantity": 2, "isDigital": True, "message": "Gift wrap, please"},
+        headers=buyer.headers,
+    )
+    assert r.status_code == 201, r.text
+    request, offer = r.json()["data"]["request"], r.json()["data"]["offer"]
+    assert request["status"] == "open"
+    assert request["buyerId"] == str(buyer.id)
+    assert request["targetShopId"] == str(shop.id)
+    assert request["templateId"] == template["id"]
+    assert request["title"] == LAMP["title"]
+    assert request["description"].startswith(LAMP["description"])
+    assert request["description"].endswith("Note from the buyer: Gift wrap, please")
+    assert (request["quantity"], request["budgetMin"], request["budgetMax"]) == (2, "51", "51")
+    assert request["expiresAt"] is not None
+
+    assert offer["requestId"] == request["id"]
+    assert (offer["sellerId"], offer["shopId"]) == (str(seller.id), str(shop.id))
+    assert (offer["price"], offer["currency"], offer["network"]) == ("51", "USDC", 8453)
+    assert offer["deliveryDays"] == 5
+    assert offer["status"] == "pending"
+    assert offer["fromTemplate"] is True
+    assert [o["id"] for o in request["offers"]] == [offer["id"]]
+
+    # The buyer can accept the automatic offer like any other: a payment is due.
+    accepted = await client.post(
+        f"/api/marketplace/offers/{offer['id']}/accept", json={}, headers=buyer.headers
+    )
+    assert accepted.status_code == 200, accepted.text
+    assert accepted.json()["data"]["requestStatus"] == "accepted"
+    assert accepted.json()["data"]["payment"]["amount"] == "51"
+
+    # An ordered template is kept (deactivated) when its seller deletes it.
+    gone = await client.delete(f"{URL}/{template['id']}", headers=seller.headers)
+    assert gone.json()["data"]["result"] == "deactivated"
+
+
+async def test_only_the_templates_shop_may_offer_on_its_request(
+    client: httpx.AsyncClient,
+    seller: Account,
+    buyer: Account,
+    make_user: MakeUser,
+    make_shop: MakeShop,
+) -> None:
+    await make_shop(seller)
+    template = await create_template(client, seller)
+    r = await client.post(
+        f"{URL}/{template['id']}/instantiate", json={"isDigital": True}, headers=buyer.headers
+    )
+    request_id = r.json()["data"]["request"]["id"]
+
+    rival = await make_user(["seller"])
+    await make_shop(rival)
+    undercut = await client.post(
+        "/api/marketplace/offers",
+        json={"requestId": request_id, "price": "20"},
+        headers=rival.headers,
+    )
+    assert undercut.status_code == 403
+    assert undercut.json()["error"]["code"] == "REQUEST_TARGETS_ANOTHER_SHOP"
+    # The shop's own offer is its one live offer: a second one is refused.
+    second = await client.post(
+        "/api/marketplace/offers",
+        json={"requestId": request_id, "price": "20"},
+        headers=seller.headers,
+    )
+    assert second.status_code == 409
+    assert second.json()["error"]["code"] == "OFFER_EXISTS"
+
+
+async def test_who_may_order_from_a_template(
+    client: httpx.AsyncClient,
+    db: Database,
+    seller: Account,
+    buyer: Account,
+    make_user: MakeUser,
+    make_shop: MakeShop,
+) -> None:
+    await make_shop(seller)
+    template = await create_template(client, seller)
+    hidden = await create_template(client, seller, isActive=False)
+    order = {"isDigital": True}
+
+    own = await client.post(
+        f"{URL}/{template['id']}/instantiate", json=order, headers=seller.headers
+    )
+    assert own.status_code == 403
+    assert own.json()["error"]["code"] == "CANNOT_INSTANTIATE_OWN_TEMPLATE"
+    for ref in (hidden["id"], str(uuid.uuid4()), "nope"):
+        r = await client.post(f"{URL}/{ref}/instantiate", json=order, headers=buyer.headers)
+        assert r.status_code == 404
+        assert r.json()["error"]["code"] == "TEMPLATE_NOT_FOUND"
+    anonymous = await client.post(f"{URL}/{template['id']}/instantiate", json=order)
+    assert anonymous.status_code == 401
+    assert (await stored_counts(db))["purchase_requests"] == 0
+
+    # Any signed-in user may order, a seller without the buyer role included.
+    other_seller = await make_user(["seller"])
+    r = await client.post(
+        f"{URL}/{template['id']}/instantiate", json=order, headers=other_seller.headers
+    )
+    assert r.status_code == 201, r.text
+    assert r.json()["data"]["request"]["buyerId"] == str(other_seller.id)
+
+
+async def test_delivery_address_or_digital(
+    client: httpx.AsyncClient,
+    db: Database,
+    seller: Account,
+    buyer: Account,
+    make_user: MakeUser,
+    make_shop: MakeShop,
+) -> None:
+    await make_shop(seller)
+    template = await create_template(client, seller)
+    url = f"{URL}/{template['id']}/instantiate"
+    mine = await add_address(db, buyer, city="Porto")
+    theirs = await add_address(db, await make_user(["buyer"]))
+
+    r = await client.post(url, json={"deliveryAddressId": mine}, headers=buyer.headers)
+    assert r.status_code == 201, r.text
+    request = r.json()["data"]["request"]
+    assert request["isDigital"] is False
+    assert request["deliveryAddress"]["city"] == "Porto"
+
+    before = await stored_counts(db)
+    r = await client.post(url, json={"deliveryAddressId": theirs}, headers=buyer.headers)
+    assert r.status_code == 404
+    assert r.json()["error"]["code"] == "ADDRESS_NOT_FOUND"
+    r = await client.post(url, json={}, headers=buyer.headers)
+    assert r.status_code == 400
+    assert r.json()["error"]["details"][0]["path"] == "deliveryAddressId"
+    for bad in ({"quantity": 0, "isDigital": True}, {"message": "x" * 2001, "isDigital": True}):
+        r = await client.post(url, json=bad, headers=buyer.headers)
+        assert r.status_code == 400
+    assert await stored_counts(db) == before
+
+
+async def test_a_failed_order_leaves_nothing_behind(
+    client: httpx.AsyncClient, db: Database, seller: Account, buyer: Account, make_shop: MakeShop
+) -> None:
+    await make_shop(seller)
+    template = await create_template(client, seller)
+    before = await stored_counts(db)
+
+    # The shop owner lost the seller role after listing the template: the request is
+    # written, then the offer is refused, and the whole order must roll back.
+    async with db.session() as session:
+        await session.execute(sa.update(User).where(User.id == seller.id).values(roles=["buyer"]))
+        await session.commit()
+    r = await client.post(
+        f"{URL}/{template['id']}/instantiate", json={"isDigital": True}, headers=buyer.headers
+    )
+    assert r.status_code == 409
+    assert r.json()["error"]["code"] == "TEMPLATE_UNAVAILABLE"
+    assert await stored_counts(db) == before
+
+    # A banned seller's templates cannot be ordered either.
+    async with db.session() as session:
+        await session.execute(
+            sa.update(User).where(User.id == seller.id).values(roles=["seller"], banned_at=utcnow())
+        )
+        await session.commit()
+    r = await client.post(
+        f"{URL}/{template['id']}/instantiate", json={"isDigital": True}, headers=buyer.headers
+    )
+    assert r.json()["error"]["code"] == "TEMPLATE_UNAVAILABLE"
+    assert await stored_counts(db) == before

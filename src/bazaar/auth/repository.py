@@ -35,7 +35,8 @@ async def email_taken(session: AsyncSession, email: str) -> bool:
 
 
 async def user_id_by_referral_code(session: AsyncSession, code: str) -> uuid.UUID | None:
-    stmt = sa.select(User.id).where(User.referral_code == code.upper())
+    """Case-insensitive: codes are read aloud and typed, and imported ones keep their case."""
+    stmt = sa.select(User.id).where(sa.func.upper(User.referral_code) == code.upper()).limit(1)
     return (await session.execute(stmt)).scalar_one_or_none()
 
 

@@ -90,11 +90,15 @@ async def _check_password(
         log.warning("unknown_password_hash_format")
         return False, None
     except ValueError:
-        if not stored.startswith("$2"):
+        truncated = password.encode()[:BCRYPT_MAX_BYTES]
+        if not stored.startswith("$2") or len(truncated) == len(password.encode()):
             log.warning("password_hash_unverifiable")
             return False, None
-    truncated = password.encode()[:BCRYPT_MAX_BYTES]
-    valid = await to_thread.run_sync(password_hasher(settings).verify, truncated, stored)
+    try:
+        valid = await to_thread.run_sync(password_hasher(settings).verify, truncated, stored)
+    except ValueError:
+        log.warning("password_hash_unverifiable")
+        return False, None
     # Re-hash the full password so later sign-ins no longer depend on the truncation.
     return valid, (await _hash(settings, password)) if valid else None
 

@@ -81,9 +81,7 @@ class Idempotency:
         self._claim = claim
         self._saved = False
 
-    async def save(
-        self, session: AsyncSession, body: Any, status_code: int = 200
-    ) -> JSONResponse:
+    async def save(self, session: AsyncSession, body: Any, status_code: int = 200) -> JSONResponse:
         """Store the response with the key (2xx only) and return it for the endpoint."""
         if self.replay is not None:
             raise RuntimeError("a replayed request must return idem.replay, not run again")

@@ -9,6 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bazaar.kit.ids import LEGACY_ID, parse_uuid
 from bazaar.models import Category, PurchaseRequest, RequestTemplate
 
 # Any fixed number works; it only has to differ from other advisory locks in the app.
@@ -18,6 +19,19 @@ _TREE_LOCK_KEY = 0x0BA2AA2_CA7
 async def all_categories(session: AsyncSession) -> list[Category]:
     """The whole table in one query; the tree is a small reference set built in memory."""
     return list((await session.execute(sa.select(Category))).scalars())
+
+
+async def by_ref(session: AsyncSession, ref: str) -> Category | None:
+    """By UUID, 24-hex legacy id or slug (slugs never look like ids, so no ambiguity)."""
+    as_uuid = parse_uuid(ref)
+    text = ref.strip().lower()
+    if as_uuid is not None:
+        clause = Category.id == as_uuid
+    elif LEGACY_ID.match(text):
+        clause = Category.legacy_object_id == text
+    else:
+        clause = Category.slug == text
+    return (await session.execute(sa.select(Category).where(clause))).scalar_one_or_none()
 
 
 async def lock_tree(session: AsyncSession) -> None:

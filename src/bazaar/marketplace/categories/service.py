@@ -53,11 +53,10 @@ class Tree:
         as_uuid = parse_uuid(ref)
         if as_uuid is not None:
             return self.by_id.get(as_uuid)
-        lowered = ref.lower()
-        for c in self.by_id.values():
-            if c.slug == ref or (LEGACY_ID.match(ref) and c.legacy_object_id == lowered):
-                return c
-        return None
+        text = ref.strip().lower()
+        if LEGACY_ID.match(text):
+            return next((c for c in self.by_id.values() if c.legacy_object_id == text), None)
+        return next((c for c in self.by_id.values() if c.slug == text), None)
 
     def ancestors(self, category: Category) -> list[Category]:
         """From the top-level category down to the parent."""
@@ -115,7 +114,10 @@ def _find(tree: Tree, ref: str) -> Category:
 
 async def get_category(session: AsyncSession, ref: str | uuid.UUID) -> Category:
     """A category by UUID, slug or legacy id; 404 CATEGORY_NOT_FOUND otherwise."""
-    return _find(await load_tree(session), str(ref))
+    category = await repo.by_ref(session, str(ref))
+    if category is None:
+        raise CategoryNotFound()
+    return category
 
 
 async def get_category_detail(session: AsyncSession, ref: str) -> CategoryDetail:

@@ -111,7 +111,12 @@ async def history(
         sa.select(RequestHistory, User.name)
         .outerjoin(User, User.id == RequestHistory.actor_id)
         .where(RequestHistory.request_id == request_id)
-        .order_by(RequestHistory.created_at, RequestHistory.id)
+        # Creation and publication share a timestamp when made in one call: creation first.
+        .order_by(
+            RequestHistory.created_at,
+            RequestHistory.from_status.is_not(None),
+            RequestHistory.id,
+        )
     )
     return [(row[0], row[1]) for row in (await session.execute(stmt)).all()]
 

@@ -14,6 +14,8 @@ router = APIRouter()
 
 
 @router.get("/me", response_model=Envelope[ShopOut])
+@router.get("", response_model=Envelope[ShopOut], summary="Get my shop (same as /me)")
+@router.get("/", include_in_schema=False)
 async def get_my_shop(user: CurrentUser, session: SessionDep) -> Envelope[ShopOut]:
     """Your own shop with its private settings (payout wallets, auto-accept rules).
 

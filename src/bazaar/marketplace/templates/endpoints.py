@@ -7,14 +7,17 @@ from typing import Annotated
 from fastapi import APIRouter, Query, status
 
 from bazaar.auth.dependencies import CurrentUser, OptionalUser, SellerUser
-from bazaar.kit.deps import SessionDep
+from bazaar.kit.deps import SessionDep, SettingsDep
 from bazaar.kit.pagination import Page, Pagination
 from bazaar.kit.schemas import Envelope
+from bazaar.marketplace.offers.schemas import OfferOut
+from bazaar.marketplace.requests import views as request_views
 from bazaar.marketplace.templates import service
 from bazaar.marketplace.templates.schemas import (
     InstantiateTemplate,
     TemplateCreate,
     TemplateDeleted,
+    TemplateOrder,
     TemplateOut,
     TemplateUpdate,
 )
@@ -90,3 +93,30 @@ async def delete_template(
     that requests were made from is deactivated instead (`result: deactivated`), so those
     requests keep their link."""
     return Envelope(data=await service.delete_template(session, user, template_id))
+
+
+@router.post(
+    "/{template_id}/instantiate",
+    status_code=status.HTTP_201_CREATED,
+    response_model=Envelope[TemplateOrder],
+)
+async def instantiate_template(
+    template_id: str,
+    body: InstantiateTemplate,
+    user: CurrentUser,
+    session: SessionDep,
+    settings: SettingsDep,
+) -> Envelope[TemplateOrder]:
+    """Order from a template in one step (any signed-in user except its seller).
+
+    Creates an open purchase request addressed to the template's shop (title, description,
+    category and budget from the template; budget = price × `quantity`), and the shop's
+    offer on it at price × `quantity`, which you can accept right away. Only that shop can
+    make offers on the request. Delivery is `deliveryAddressId` (one of your addresses) or
+    `isDigital: true`; `message` is added to the request's description for the seller.
+    Errors: 403 `CANNOT_INSTANTIATE_OWN_TEMPLATE`, 404 `TEMPLATE_NOT_FOUND` (unknown or
+    inactive), 409 `TEMPLATE_UNAVAILABLE` (the seller is not taking orders).
+    """
+    request, offer = await service.instantiate(session, user, template_id, body, settings=settings)
+    detail = await request_views.detail(session, request, user)
+    return Envelope(data=TemplateOrder(request=detail, offer=OfferOut.model_validate(offer)))

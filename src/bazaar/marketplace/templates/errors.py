@@ -18,3 +18,8 @@ class ShopRequired(Conflict):
 class OwnTemplate(Forbidden):
     code = "CANNOT_INSTANTIATE_OWN_TEMPLATE"
     message = "You cannot order from your own template"
+
+
+class TemplateUnavailable(Conflict):
+    code = "TEMPLATE_UNAVAILABLE"
+    message = "This seller is not taking orders right now"

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bazaar.kit.db import for_update
 from bazaar.kit.ids import ref_clause
 from bazaar.kit.pagination import PageParams, paginate
-from bazaar.models import PurchaseRequest, RequestTemplate
+from bazaar.models import PurchaseRequest, RequestTemplate, User
 
 
 async def get(session: AsyncSession, ref: str, *, lock: bool = False) -> RequestTemplate | None:
@@ -60,3 +60,7 @@ async def was_instantiated(session: AsyncSession, template_id: uuid.UUID) -> boo
 async def delete(session: AsyncSession, template: RequestTemplate) -> None:
     await session.delete(template)
     await session.flush()
+
+
+async def get_user(session: AsyncSession, user_id: uuid.UUID) -> User | None:
+    return (await session.execute(sa.select(User).where(User.id == user_id))).scalar_one_or_none()

@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, field_validator
 
 from bazaar.kit.schemas import Input, MoneyStr, Schema
+from bazaar.marketplace.offers.schemas import OfferOut
 from bazaar.marketplace.requests.fields import (
     DESCRIPTION_MAX,
     MESSAGE_MAX,
@@ -21,6 +22,7 @@ from bazaar.marketplace.requests.fields import (
     Ref,
     Text,
 )
+from bazaar.marketplace.requests.schemas import RequestDetail
 
 DeliveryDays = Annotated[int, Field(ge=1, le=365)]
 
@@ -89,3 +91,10 @@ class InstantiateTemplate(Input):
     delivery_address_id: Ref | None = Field(None, description="One of your addresses")
     is_digital: bool | None = Field(None, description="Digital delivery: no address needed")
     message: Text | None = Field(None, max_length=MESSAGE_MAX, description="Note to the seller")
+
+
+class TemplateOrder(Schema):
+    """The open request made from a template and the shop's offer on it."""
+
+    request: RequestDetail
+    offer: OfferOut

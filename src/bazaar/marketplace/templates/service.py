@@ -3,22 +3,38 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
+from pydantic import ValidationError
+from pydantic.alias_generators import to_camel
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bazaar.auth.dependencies import RoleRequired
+from bazaar.config import Settings
 from bazaar.kit.errors import NotFound, ValidationFailed
 from bazaar.kit.pagination import Page, PageParams
 from bazaar.marketplace.categories import service as categories
+from bazaar.marketplace.offers import service as offers
+from bazaar.marketplace.offers.schemas import OfferFields
+from bazaar.marketplace.requests import service as requests
+from bazaar.marketplace.requests.fields import DESCRIPTION_MAX
+from bazaar.marketplace.requests.schemas import RequestCreate
 from bazaar.marketplace.shops import service as shops
 from bazaar.marketplace.templates import repository
-from bazaar.marketplace.templates.errors import ShopRequired, TemplateNotFound
+from bazaar.marketplace.templates.errors import (
+    OwnTemplate,
+    ShopRequired,
+    TemplateNotFound,
+    TemplateUnavailable,
+)
 from bazaar.marketplace.templates.schemas import (
+    InstantiateTemplate,
     TemplateCreate,
     TemplateDeleted,
     TemplateOut,
     TemplateUpdate,
 )
-from bazaar.models import RequestTemplate, Shop, User
+from bazaar.models import PurchaseRequest, RequestTemplate, SellerOffer, Shop, User
 
 
 async def _category_id(session: AsyncSession, ref: str | None) -> uuid.UUID | None:
@@ -127,3 +143,94 @@ async def get_visible(session: AsyncSession, ref: str, viewer: User | None) -> R
     if not template.is_active and (viewer is None or viewer.id != template.seller_id):
         raise TemplateNotFound()
     return template
+
+
+def _build(model: type[Any], values: dict[str, Any]) -> Any:
+    """Build another domain's input from a stored template. A row imported from the old
+    system may break today's rules (e.g. a 2-letter title): answer 400, not 500."""
+    try:
+        return model.model_validate(values)
+    except ValidationError as exc:
+        details = [
+            {"path": ".".join(to_camel(str(p)) for p in e["loc"]), "msg": e["msg"]}
+            for e in exc.errors()
+        ]
+        raise ValidationFailed(
+            "This template cannot be ordered as it is", details=details
+        ) from None
+
+
+def _description(template: RequestTemplate, message: str | None) -> str:
+    """The template's description, followed by the buyer's note to the seller, if any."""
+    if not message:
+        return template.description
+    note = f"Note from the buyer: {message}"
+    room = DESCRIPTION_MAX - len(note) - 2
+    base = template.description[:room] if room > 0 else ""
+    return f"{base}\n\n{note}" if base else note
+
+
+async def instantiate(
+    session: AsyncSession,
+    buyer: User,
+    ref: str,
+    data: InstantiateTemplate,
+    *,
+    settings: Settings,
+) -> tuple[PurchaseRequest, SellerOffer]:
+    """Order from a template: an open request aimed at the template's shop, and the shop
+    owner's offer on it at the template's terms (price × quantity).
+
+    Both are written in the caller's transaction: if either step fails, nothing is kept.
+    """
+    template = await repository.get(session, ref)
+    if template is not None and template.seller_id == buyer.id:
+        raise OwnTemplate()
+    if template is None or not template.is_active:
+        raise TemplateNotFound()
+    shop = await shops.get_shop(session, template.shop_id)
+    seller = await repository.get_user(session, shop.owner_id)
+    if seller is None or seller.banned_at is not None:
+        raise TemplateUnavailable()
+    total = template.price * data.quantity
+    request_data: RequestCreate = _build(
+        RequestCreate,
+        {
+            "title": template.title,
+            "description": _description(template, data.message),
+            "category_id": str(template.category_id) if template.category_id else None,
+            "quantity": data.quantity,
+            "budget_min": total,
+            "budget_max": total,
+            "currency": template.currency,
+            "delivery_address_id": data.delivery_address_id,
+            "is_digital": bool(data.is_digital),
+            "publish": True,
+        },
+    )
+    offer_data: OfferFields = _build(
+        OfferFields,
+        {
+            "price": total,
+            "currency": template.currency,
+            "network": template.network,
+            "delivery_days": template.delivery_days,
+        },
+    )
+    request = await requests.create_request(
+        session,
+        buyer,
+        request_data,
+        target_shop_id=shop.id,
+        template_id=template.id,
+        settings=settings,
+    )
+    try:
+        offer = await offers.create_offer(
+            session, seller, request, offer_data, from_template=True, settings=settings
+        )
+    except RoleRequired:
+        # The shop owner lost the seller role since listing the template. The request
+        # written above goes with the rolled-back transaction.
+        raise TemplateUnavailable() from None
+    return request, offer
