@@ -254,6 +254,7 @@ class Worker:
         with bound:
             try:
                 async with self.db.session(write=True) as session:
+                    session.info.update(settings=self.settings, job_id=job_id)
                     job = await self._own(session, job_id)
                     if job is None:
                         log.warning("job_lease_lost")
@@ -357,6 +358,7 @@ class Worker:
         with structlog.contextvars.bound_contextvars(sweep=name, worker=self.name):
             try:
                 async with self.db.session(write=True) as session:
+                    session.info["settings"] = self.settings
                     row = await self._own_sweep(session, name)
                     if row is None:
                         log.warning("sweep_lease_lost")

@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
+import pytest
 import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bazaar.kit.db import Database, utcnow
-from bazaar.kit.jobs import DONE, PENDING, backoff, enqueue
+from bazaar.kit.jobs import DONE, HANDLERS, PENDING, backoff, enqueue, job_handler
 from bazaar.models import Job
 
 
@@ -88,3 +90,18 @@ async def test_concurrent_enqueue_of_one_key_keeps_one_job_and_both_transactions
 def test_backoff_doubles_and_is_capped() -> None:
     assert [backoff(n).total_seconds() for n in (1, 2, 3, 4)] == [2, 4, 8, 16]
     assert backoff(50) == timedelta(hours=1)
+
+
+def test_a_kind_cannot_get_a_second_handler() -> None:
+    async def send(session: AsyncSession, payload: dict[str, object]) -> None: ...
+
+    async def other_send(session: AsyncSession, payload: dict[str, object]) -> None: ...
+
+    job_handler("test.send")(send)
+    try:
+        job_handler("test.send")(send)  # the same function again (module re-import) is fine
+        with pytest.raises(ValueError, match="already handled"):
+            job_handler("test.send")(other_send)
+        assert HANDLERS["test.send"] is send
+    finally:
+        HANDLERS.pop("test.send")

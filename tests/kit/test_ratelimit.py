@@ -4,7 +4,9 @@ proxy-aware client addresses, Redis-shared counters across processes, failing op
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -23,7 +25,26 @@ async def _ok() -> dict[str, bool]:
 
 
 def add_limited_routes(app: FastAPI) -> None:
-    """Routes shaped like the real ones, each behind the limiter the real one uses."""
+    """Routes shaped like the real ones, each behind the limiter the real one uses.
+
+    They go in front of the app's own routes so these tests do not depend on (or get
+    shadowed by) the real auth, AI and payment endpoints.
+    """
+    with routes_first(app):
+        _add_limited_routes(app)
+
+
+@contextlib.contextmanager
+def routes_first(app: FastAPI) -> Iterator[None]:
+    """Routes added inside the block are matched before the app's own."""
+    before = len(app.router.routes)
+    yield
+    added = app.router.routes[before:]
+    del app.router.routes[before:]
+    app.router.routes[:0] = added
+
+
+def _add_limited_routes(app: FastAPI) -> None:
     app.add_api_route("/api/auth/login", _ok, methods=["POST"], dependencies=[Depends(limit_auth)])
     app.add_api_route("/api/auth/me", _ok, methods=["GET"])
     app.add_api_route("/api/ai/describe", _ok, methods=["POST"], dependencies=[Depends(limit_ai)])
@@ -85,8 +106,9 @@ async def test_provider_webhooks_are_exempt_from_the_global_limit(
             "/api/payment/request-network/webhook/retry",
             "/api/telegram/webhook",
         ]
-        for hook in webhooks:
-            app.add_api_route(hook, _ok, methods=["POST"])
+        with routes_first(app):
+            for hook in webhooks:
+                app.add_api_route(hook, _ok, methods=["POST"])
         await client.get("/api/anything")
         assert (await client.get("/api/anything")).status_code == 429
         for _ in range(3):

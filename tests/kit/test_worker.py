@@ -64,12 +64,16 @@ async def record_effect(session: AsyncSession, payload: dict[str, Any]) -> None:
 
 
 async def test_handler_effects_and_done_commit_together(db: Database, settings: Settings) -> None:
+    seen: list[tuple[Any, Any]] = []
+
     @job_handler("test.ok")
     async def ok(session: AsyncSession, payload: dict[str, Any]) -> None:
+        seen.append((session.info["job_id"], session.info["settings"]))
         await record_effect(session, {"for": payload["n"]})
 
     job = await add_job(db, "test.ok", {"n": 7})
     assert await worker(db, settings, "test.ok").run_once() == 1
+    assert seen == [(job.id, settings)]  # handlers read the worker's own settings
     done = await get_job(db, job)
     assert (done.status, done.attempts, done.locked_by) == (DONE, 1, None)
     assert done.finished_at is not None

@@ -4,12 +4,15 @@ Domains register handlers with `@job_handler("kind")` and periodic sweeps with
 `@periodic("name", every=...)` in their `jobs.py`; `bazaar.worker` runs them (it imports
 every `bazaar.<domain>.jobs` module, so a new domain only has to add that file).
 
-A handler gets its own write session and the job's payload. Its effects and the job's
+A handler gets its own write session and the job's payload; `session.info["settings"]` is
+the running worker's `Settings` and `session.info["job_id"]` the job's id (sweeps get the
+settings too). Its effects and the job's
 `done` mark commit in one transaction, so a job that fails leaves no effects and is retried
 with exponential backoff until `max_attempts`, then left as `dead` for an operator. Do not
 commit inside a handler. Delivery is at least once for anything outside the database (an
 email sent just before the commit failed is sent again on the retry), exactly once for
-database effects.
+database effects. Keep handlers short: on SQLite their transaction holds the database's
+single write lock, so API writes wait while a handler runs.
 
 A sweep gets a write session and `now` (tests drive timers with a chosen clock); it runs at
 most once per `every` across all workers.
@@ -63,8 +66,18 @@ HANDLERS: dict[str, JobHandler] = {}
 SWEEPS: dict[str, Sweep] = {}
 
 
+def _same(a: Callable[..., Any], b: Callable[..., Any]) -> bool:
+    # A module imported twice (e.g. by a test) registers "the same" function again.
+    return (a.__module__, a.__qualname__) == (b.__module__, b.__qualname__)
+
+
 def job_handler(kind: str) -> Callable[[JobHandler], JobHandler]:
+    """Register the handler of a job kind; one handler per kind."""
+
     def register(fn: JobHandler) -> JobHandler:
+        current = HANDLERS.get(kind)
+        if current is not None and not _same(current, fn):
+            raise ValueError(f"job kind {kind!r} already handled by {current.__qualname__}")
         HANDLERS[kind] = fn
         return fn
 
@@ -72,7 +85,12 @@ def job_handler(kind: str) -> Callable[[JobHandler], JobHandler]:
 
 
 def periodic(name: str, every: timedelta) -> Callable[[SweepHandler], SweepHandler]:
+    """Register a sweep that runs at most once per `every` across all workers."""
+
     def register(fn: SweepHandler) -> SweepHandler:
+        current = SWEEPS.get(name)
+        if current is not None and not _same(current.run, fn):
+            raise ValueError(f"sweep {name!r} already registered by {current.run.__qualname__}")
         SWEEPS[name] = Sweep(name=name, every=every, run=fn)
         return fn
 

@@ -84,10 +84,14 @@ async def public_profile(session: AsyncSession, ref: str) -> dict[str, Any]:
 
     Returned as a dict with wire (camelCase) keys so other domains can add to it.
     """
+    from bazaar.marketplace.reviews.service import completed_deals, rating_summary
+    from bazaar.marketplace.shops.schemas import ShopPublic
+    from bazaar.marketplace.shops.service import get_shop_by_owner
+
     user = await get_by_ref(session, User, ref, what="User")
     if user.banned_at is not None:
         raise NotFound("User not found")
-    return {
+    profile: dict[str, Any] = {
         "id": user.id,
         "name": user.name,
         "avatarFileId": user.avatar_file_id,
@@ -95,6 +99,13 @@ async def public_profile(session: AsyncSession, ref: str) -> dict[str, Any]:
         "roles": [role for role in PUBLIC_ROLES if user.has_role(role)],
         "memberSince": user.created_at,
     }
+    shop = await get_shop_by_owner(session, user.id)
+    if shop is not None or user.has_role("seller"):
+        # A seller's public profile: their shop, how buyers rate them, deals completed.
+        profile["shop"] = ShopPublic.model_validate(shop).model_dump(mode="json") if shop else None
+        profile["rating"] = await rating_summary(session, user.id, author_role="buyer")
+        profile["completedDeals"] = await completed_deals(session, user.id)
+    return profile
 
 
 async def ensure_admin(
