@@ -52,6 +52,16 @@ class Result:
     p99_ms: float
     requests: int
     failures: int
+    cpu_ms: float  # server CPU time (all threads) per request
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc; 0 elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def free_port() -> int:
@@ -131,12 +141,20 @@ def load(
 
 
 def measure(
-    target: str, base: str, headers: dict[str, str], tool: str, connections: int, seconds: float
+    target: str,
+    base: str,
+    pid: int,
+    headers: dict[str, str],
+    tool: str,
+    connections: int,
+    seconds: float,
 ) -> list[Result]:
     results = []
     for path in PATHS:
         load(tool, base + path, headers, connections, min(3.0, seconds))  # warm-up, not kept
+        cpu_before = cpu_seconds(pid)
         raw = load(tool, base + path, headers, connections, seconds)
+        cpu_used = cpu_seconds(pid) - cpu_before
         failures = sum(
             raw[k] for k in ("non_2xx", "connect_errors", "read_errors", "write_errors", "timeouts")
         )
@@ -150,12 +168,13 @@ def measure(
                 p99_ms=raw["p99_us"] / 1000,
                 requests=raw["requests"],
                 failures=failures,
+                cpu_ms=1000 * cpu_used / max(1, raw["requests"]),
             )
         )
         last = results[-1]
         print(
             f"  {target:<26} {path:<14} {last.rps:9.0f} req/s  p50 {last.p50_ms:6.2f} ms  "
-            f"p99 {last.p99_ms:6.2f} ms  failures {failures}",
+            f"p99 {last.p99_ms:6.2f} ms  CPU {last.cpu_ms:5.2f} ms/req  failures {failures}",
             flush=True,
         )
     return results
@@ -253,10 +272,10 @@ def bench_bazaar(
         port = free_port()
         base = f"http://127.0.0.1:{port}"
         command = [bazaar_command(), "serve", "--host", "127.0.0.1", "--port", str(port)]
-        with running(command, env, workdir, base + "/health"):
+        with running(command, env, workdir, base + "/health") as pid:
             headers, bodies = prepare_user(base)
             print(f"{label}: measuring", flush=True)
-            results = measure(label, base, headers, tool, connections, seconds)
+            results = measure(label, base, pid, headers, tool, connections, seconds)
     return results, headers, bodies
 
 
@@ -283,9 +302,9 @@ def bench_bare(
             "warning",
         ]
         base = f"http://127.0.0.1:{port}"
-        with running(command, env, workdir, base + PATHS[0]):
+        with running(command, env, workdir, base + PATHS[0]) as pid:
             print("bare Starlette: measuring", flush=True)
-            return measure("bare Starlette", base, headers, tool, connections, seconds)
+            return measure("bare Starlette", base, pid, headers, tool, connections, seconds)
 
 
 def machine() -> str:
@@ -313,14 +332,14 @@ def render(
         f"Load: {'wrk 1 thread' if tool == 'wrk' else 'bench/loadgen.py (asyncio)'}, "
         f"{connections} keep-alive connections, {seconds:g} s per row after a warm-up.",
         "",
-        "| target | path | req/s | p50 ms | p90 ms | p99 ms | vs bare | failed |",
-        "|---|---|---:|---:|---:|---:|---:|---:|",
+        "| target | path | req/s | p50 ms | p90 ms | p99 ms | vs bare | CPU ms/req | failed |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in results:
         ratio = r.rps / bare[r.path].rps if r.path in bare else 0
         lines.append(
             f"| {r.target} | `GET {r.path}` | {r.rps:,.0f} | {r.p50_ms:.2f} | {r.p90_ms:.2f} | "
-            f"{r.p99_ms:.2f} | {ratio:.2f} | {r.failures} |"
+            f"{r.p99_ms:.2f} | {ratio:.2f} | {r.cpu_ms:.2f} | {r.failures} |"
         )
     lines += ["", *notes, END]
     return "\n".join(lines)
@@ -362,6 +381,7 @@ def main(argv: list[str] | None = None) -> None:
 
     results: list[Result] = []
     notes: list[str] = []
+    load_before = os.getloadavg()[0]
     sqlite_results, headers, bodies = bench_bazaar(
         "Bazaar (SQLite)", {}, tool, args.connections, args.seconds
     )
@@ -382,6 +402,10 @@ def main(argv: list[str] | None = None) -> None:
     else:
         notes.append("PostgreSQL was not reachable (or skipped): SQLite only.")
     results += bench_bare(bodies, headers, tool, args.connections, args.seconds)
+    notes.append(
+        f"Load average (1 min) {load_before:.2f} before the run and {os.getloadavg()[0]:.2f} "
+        "after it: other work on the machine takes cores from the server and from wrk alike."
+    )
     block = render(results, tool, args.connections, args.seconds, notes)
     write_report(args.out, block)
     print(f"\nwritten to {args.out}")

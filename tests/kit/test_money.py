@@ -48,12 +48,21 @@ async def _seed_payments(db: Database, amounts: list[Decimal]) -> uuid.UUID:
         s.add(req)
         await s.flush()
         for amount in amounts:
-            offer = SellerOffer(request_id=req.id, seller_id=seller.id, price=amount,
-                                status="superseded")
+            offer = SellerOffer(
+                request_id=req.id, seller_id=seller.id, price=amount, status="superseded"
+            )
             s.add(offer)
             await s.flush()
-            s.add(Payment(request_id=req.id, offer_id=offer.id, buyer_id=buyer.id,
-                          seller_id=seller.id, amount=amount, currency="DAI"))
+            s.add(
+                Payment(
+                    request_id=req.id,
+                    offer_id=offer.id,
+                    buyer_id=buyer.id,
+                    seller_id=seller.id,
+                    amount=amount,
+                    currency="DAI",
+                )
+            )
         await s.commit()
         return req.id
 
@@ -66,7 +75,9 @@ async def test_money_round_trips_exactly(db: Database) -> None:
 
 
 async def test_money_sum_is_exact(db: Database) -> None:
-    amounts = [Decimal("0.100000000000000001")] * 10 + [Decimal("12345678901234567.000000000000000009")]
+    amounts = [Decimal("0.100000000000000001")] * 10 + [
+        Decimal("12345678901234567.000000000000000009")
+    ]
     await _seed_payments(db, amounts)
     async with db.session(write=False) as s:
         total = (await s.execute(sa.select(money_sum(Payment.amount)))).scalar_one()
@@ -77,9 +88,15 @@ async def test_money_sum_is_exact(db: Database) -> None:
 async def test_money_compares_and_orders_exactly_in_sql(db: Database) -> None:
     await _seed_payments(db, EIGHTEEN)
     async with db.session(write=False) as s:
-        above = (await s.execute(
-            sa.select(Payment.amount)
-            .where(Payment.amount > Decimal("1.099999999999999999"))
-            .order_by(Payment.amount)
-        )).scalars().all()
+        above = (
+            (
+                await s.execute(
+                    sa.select(Payment.amount)
+                    .where(Payment.amount > Decimal("1.099999999999999999"))
+                    .order_by(Payment.amount)
+                )
+            )
+            .scalars()
+            .all()
+        )
     assert above == sorted(v for v in EIGHTEEN if v > Decimal("1.099999999999999999"))

@@ -13,7 +13,11 @@ import pytest
 
 from bazaar.config import Settings
 from bazaar.kit.db import Database, utcnow
-from bazaar.models import PurchaseRequest, SellerOffer
+from bazaar.marketplace.offers import service as offers
+from bazaar.marketplace.offers.errors import OfferExists
+from bazaar.marketplace.offers.schemas import OfferFields
+from bazaar.marketplace.requests import service as requests
+from bazaar.models import PurchaseRequest, SellerOffer, User
 from tests.fixtures.users import Account, MakeUser
 from tests.marketplace.test_requests_support import (
     OFFERS,
@@ -53,8 +57,9 @@ async def test_offer_defaults_and_the_buyer_is_told(
     client: httpx.AsyncClient, db: Database, settings: Settings, buyer: Account, seller: Account
 ) -> None:
     request = await post_request(client, buyer, currency="DAI")
-    r = await offer_on(client, seller, request["id"], price="12.345", network="base",
-                       message="Can ship tomorrow")
+    r = await offer_on(
+        client, seller, request["id"], price="12.345", network="base", message="Can ship tomorrow"
+    )
     assert r.status_code == 201, r.text
     offer = r.json()["data"]
     assert offer["status"] == "pending" and offer["version"] == 1
@@ -69,12 +74,13 @@ async def test_offer_defaults_and_the_buyer_is_told(
 
 
 async def test_offer_expiry_is_capped_by_the_request_deadline(
-    client: httpx.AsyncClient, buyer: Account, seller: Account
+    client: httpx.AsyncClient, buyer: Account, seller: Account, make_user: MakeUser
 ) -> None:
     deadline = utcnow() + timedelta(days=2)
     request = await post_request(client, buyer, expiresAt=deadline.isoformat())
     r = await offer_on(client, seller, request["id"])
     assert iso(r.json()["data"]["expiresAt"]) == iso(request["expiresAt"])
+    seller = await make_user(["seller"])  # the first one already has a live offer
     late = (deadline + timedelta(hours=1)).isoformat()
     r = await offer_on(client, seller, request["id"], expiresAt=late)
     assert r.status_code == 400 and r.json()["error"]["details"][0]["path"] == "expiresAt"
@@ -212,9 +218,13 @@ async def test_edit_rules(
     url = f"{OFFERS}/{offer['id']}"
     stranger = await make_user(["seller"])
     assert (await client.patch(url, json={"price": "1"}, headers=buyer.headers)).status_code == 403
-    assert (await client.patch(url, json={"price": "1"}, headers=stranger.headers)).status_code == 404
+    assert (
+        await client.patch(url, json={"price": "1"}, headers=stranger.headers)
+    ).status_code == 404
     assert (await client.patch(url, json={}, headers=seller.headers)).status_code == 400
-    assert (await client.patch(url, json={"price": None}, headers=seller.headers)).status_code == 400
+    assert (
+        await client.patch(url, json={"price": None}, headers=seller.headers)
+    ).status_code == 400
     await client.post(f"{url}/withdraw", headers=seller.headers)
     gone = await client.patch(url, json={"price": "1"}, headers=seller.headers)
     assert gone.status_code == 409 and code(gone) == "OFFER_NOT_PENDING"
@@ -283,8 +293,12 @@ async def test_accept_locks_the_deal(
 
 
 async def test_who_may_accept(
-    client: httpx.AsyncClient, db: Database, buyer: Account, seller: Account,
-    admin: Account, make_user: MakeUser,
+    client: httpx.AsyncClient,
+    db: Database,
+    buyer: Account,
+    seller: Account,
+    admin: Account,
+    make_user: MakeUser,
 ) -> None:
     request = await post_request(client, buyer)
     offer = await post_offer(client, seller, request["id"])
@@ -350,9 +364,7 @@ async def test_offers_of_a_request_per_viewer(
     assert (await listed(rival)).status_code == 200  # offered on it
 
 
-async def test_my_offers(
-    client: httpx.AsyncClient, buyer: Account, seller: Account
-) -> None:
+async def test_my_offers(client: httpx.AsyncClient, buyer: Account, seller: Account) -> None:
     first = await post_request(client, buyer, title="Red bicycle")
     second = await post_request(client, buyer, title="Blue kayak")
     a = await post_offer(client, seller, first["id"])
@@ -365,10 +377,14 @@ async def test_my_offers(
         ("Red bicycle", "withdrawn"),
         ("Blue kayak", "pending"),
     }
-    pending = await client.get(f"{OFFERS}/mine", params={"status": "pending"}, headers=seller.headers)
+    pending = await client.get(
+        f"{OFFERS}/mine", params={"status": "pending"}, headers=seller.headers
+    )
     assert [o["requestTitle"] for o in pending.json()["data"]["items"]] == ["Blue kayak"]
     assert (await client.get(f"{OFFERS}/mine", headers=buyer.headers)).json()["data"]["items"] == []
-    assert (await client.get(f"{OFFERS}/mine", params={"status": "nope"}, headers=seller.headers)).status_code == 400
+    assert (
+        await client.get(f"{OFFERS}/mine", params={"status": "nope"}, headers=seller.headers)
+    ).status_code == 400
     paged = await client.get(f"{OFFERS}/mine", params={"limit": 1}, headers=seller.headers)
     assert paged.json()["data"]["pagination"] == {"page": 1, "limit": 1, "total": 2, "pages": 2}
 
@@ -384,3 +400,32 @@ async def test_offer_detail_per_viewer(
         assert (await client.get(url, headers=who.headers)).status_code == status
     assert (await client.get(url)).status_code == 401
     assert (await client.get(f"{OFFERS}/{uuid.uuid4()}", headers=seller.headers)).status_code == 404
+
+
+async def test_the_unique_index_backs_the_one_live_offer_rule(
+    client: httpx.AsyncClient, db: Database, backend: str, buyer: Account, seller: Account
+) -> None:
+    """Another transaction inserts this seller's offer after our check but before our insert:
+    the partial unique index refuses ours and the answer is still OFFER_EXISTS."""
+    if backend != "postgresql":
+        pytest.skip("SQLite write transactions never overlap (BEGIN IMMEDIATE)")
+
+    request = await post_request(client, buyer)
+    rival_txn = db.session()
+    rival_txn.add(
+        SellerOffer(request_id=uuid.UUID(request["id"]), seller_id=seller.id, price=Decimal("1"))
+    )
+    await rival_txn.flush()  # holds the index entry until it commits
+
+    async def ours() -> None:
+        async with db.session() as session:
+            user = await session.get_one(User, seller.id)
+            row = await requests.load(session, request["id"])
+            await offers.create_offer(session, user, row, OfferFields(price=Decimal("2")))
+
+    task = asyncio.create_task(ours())
+    await asyncio.sleep(0.3)  # ours passed its check and waits on the index
+    await rival_txn.commit()
+    await rival_txn.close()
+    with pytest.raises(OfferExists):
+        await task

@@ -113,9 +113,7 @@ async def test_a_chosen_deadline_survives_publication(
     assert iso(r.json()["data"]["expiresAt"]) == deadline
 
 
-async def test_only_buyers_create_requests(
-    client: httpx.AsyncClient, seller: Account
-) -> None:
+async def test_only_buyers_create_requests(client: httpx.AsyncClient, seller: Account) -> None:
     anonymous = await client.post(REQUESTS, json=request_body())
     assert anonymous.status_code == 401
     as_seller = await client.post(REQUESTS, json=request_body(), headers=seller.headers)
@@ -153,9 +151,7 @@ async def test_bad_input_is_a_400_naming_the_field(
     assert path in [d["path"] for d in error(r)["details"]]
 
 
-async def test_deadline_is_at_most_90_days_ahead(
-    client: httpx.AsyncClient, buyer: Account
-) -> None:
+async def test_deadline_is_at_most_90_days_ahead(client: httpx.AsyncClient, buyer: Account) -> None:
     too_far = (utcnow() + timedelta(days=91)).isoformat()
     r = await client.post(REQUESTS, json=request_body(expiresAt=too_far), headers=buyer.headers)
     assert r.status_code == 400
@@ -255,7 +251,9 @@ async def test_buyer_edits_a_draft_and_an_open_request(
     await post_offer(client, seller, request["id"])
     url = f"{REQUESTS}/{request['id']}"
     r = await client.patch(
-        url, json={"title": "Leica M6", "budgetMax": "900", "budgetMin": None}, headers=buyer.headers
+        url,
+        json={"title": "Leica M6", "budgetMax": "900", "budgetMin": None},
+        headers=buyer.headers,
     )
     assert r.status_code == 200, r.text
     data = r.json()["data"]

@@ -45,7 +45,9 @@ async def seed(db: Database, buyer: Account | uuid.UUID, **fields: Any) -> uuid.
         return request.id
 
 
-async def ids(client: httpx.AsyncClient, headers: dict[str, str] | None = None, **params: Any) -> list[str]:
+async def ids(
+    client: httpx.AsyncClient, headers: dict[str, str] | None = None, **params: Any
+) -> list[str]:
     r = await client.get(REQUESTS, params=params, headers=headers or {})
     assert r.status_code == 200, r.text
     return [item["id"] for item in r.json()["data"]["items"]]
@@ -66,9 +68,7 @@ async def test_search_matches_words_in_title_and_description(
     assert len(await ids(client, q="   ")) == 3  # blank search = no search
 
 
-async def test_search_follows_edits(
-    client: httpx.AsyncClient, buyer: Account
-) -> None:
+async def test_search_follows_edits(client: httpx.AsyncClient, buyer: Account) -> None:
     request = await post_request(client, buyer, title="Oak table")
     assert await ids(client, q="oak") == [request["id"]]
     await client.patch(
@@ -217,16 +217,28 @@ async def test_currency_filter(client: httpx.AsyncClient, db: Database, buyer: A
 async def test_sorting(client: httpx.AsyncClient, db: Database, buyer: Account) -> None:
     now = utcnow()
     cheap = await seed(
-        db, buyer, budget_min=Decimal("5"), budget_max=Decimal("9"),
-        published_at=now - timedelta(hours=3), expires_at=now + timedelta(days=5),
+        db,
+        buyer,
+        budget_min=Decimal("5"),
+        budget_max=Decimal("9"),
+        published_at=now - timedelta(hours=3),
+        expires_at=now + timedelta(days=5),
     )
     mid = await seed(
-        db, buyer, budget_min=Decimal("50"), budget_max=Decimal("100"),
-        published_at=now - timedelta(hours=1), expires_at=now + timedelta(hours=2),
+        db,
+        buyer,
+        budget_min=Decimal("50"),
+        budget_max=Decimal("100"),
+        published_at=now - timedelta(hours=1),
+        expires_at=now + timedelta(hours=2),
     )
     rich = await seed(
-        db, buyer, budget_min=Decimal("1000"), budget_max=Decimal("2000.5"),
-        published_at=now - timedelta(hours=2), expires_at=now + timedelta(days=1),
+        db,
+        buyer,
+        budget_min=Decimal("1000"),
+        budget_max=Decimal("2000.5"),
+        published_at=now - timedelta(hours=2),
+        expires_at=now + timedelta(days=1),
     )
     none = await seed(db, buyer, published_at=now - timedelta(hours=4), expires_at=None)
     expected = {

@@ -110,7 +110,11 @@ async def notifications(db: Database) -> list[tuple[str, str, dict[str, Any]]]:
 
 
 async def notified(db: Database, who: Account, type_: str) -> list[dict[str, Any]]:
-    return [data for user, kind, data in await notifications(db) if user == str(who.id) and kind == type_]
+    return [
+        data
+        for user, kind, data in await notifications(db)
+        if user == str(who.id) and kind == type_
+    ]
 
 
 async def update_rows(db: Database, model: Any, row_id: str | uuid.UUID, **values: Any) -> None:

@@ -11,7 +11,10 @@ from tests.marketplace.test_reviews import make_deal, post_review
 
 
 async def test_public_profile_of_a_seller_has_shop_rating_and_deals(
-    client: httpx.AsyncClient, db: Database, make_user: MakeUser, make_shop: MakeShop,
+    client: httpx.AsyncClient,
+    db: Database,
+    make_user: MakeUser,
+    make_shop: MakeShop,
     seller: Account,
 ) -> None:
     await make_shop(seller, name="Lamp Works")

@@ -166,7 +166,7 @@ async def test_moves_the_table_does_not_list_are_409(db: Database, to_status: st
 
 
 def test_final_states_have_no_way_out() -> None:
-    assert state.FINAL == {"completed", "refunded", "split", "cancelled", "expired"}
+    assert {"completed", "refunded", "split", "cancelled", "expired"} == state.FINAL
     assert not [edge for edge in state.TRANSITIONS if edge[0] in state.FINAL]
 
 

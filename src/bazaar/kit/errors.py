@@ -154,7 +154,8 @@ def install_error_handlers(app: FastAPI) -> None:
         message = str(exc.detail) if exc.detail else code.replace("_", " ").capitalize()
         if exc.status_code == 404:
             message = f"Route {request.method} {request.url.path} not found"
-        return envelope_error(exc.status_code, code, message, headers=exc.headers)
+        headers = dict(exc.headers) if exc.headers else None
+        return envelope_error(exc.status_code, code, message, headers=headers)
 
     @app.exception_handler(IntegrityError)
     async def _integrity(request: Request, exc: IntegrityError) -> JSONResponse:

@@ -115,12 +115,12 @@ class money_sum(GenericFunction[Decimal]):
 
 @compiles(money_sum)
 def _money_sum_default(element: Any, compiler: Any, **kw: Any) -> str:
-    return "COALESCE(SUM(%s), 0)" % compiler.process(element.clauses, **kw)
+    return f"COALESCE(SUM({compiler.process(element.clauses, **kw)}), 0)"
 
 
 @compiles(money_sum, "sqlite")
 def _money_sum_sqlite(element: Any, compiler: Any, **kw: Any) -> str:
-    return "bz_money_sum(%s)" % compiler.process(element.clauses, **kw)
+    return f"bz_money_sum({compiler.process(element.clauses, **kw)})"
 
 
 class _SqliteMoneySum:

@@ -125,7 +125,9 @@ class SellerOffer(Entity, Base):
     seller_id: Mapped[uuid.UUID] = mapped_column(
         sa.ForeignKey("users.id", ondelete="CASCADE"), index=True
     )
-    shop_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("shops.id", ondelete="SET NULL"))
+    shop_id: Mapped[uuid.UUID | None] = mapped_column(
+        sa.ForeignKey("shops.id", ondelete="SET NULL")
+    )
     price: Mapped[Decimal] = mapped_column(Money())
     currency: Mapped[str] = mapped_column(sa.String(16), default="USDC")
     network: Mapped[int | None]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 from decimal import ROUND_HALF_EVEN, Decimal
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -89,6 +90,6 @@ def close_payment(payment: Payment | None, status: str, now: datetime) -> None:
     payment.updated_at = now
 
 
-def in_progress_exists(request_id_column: sa.ColumnElement[uuid.UUID]) -> sa.ColumnElement[bool]:
+def in_progress_exists(request_id_column: Any) -> sa.ColumnElement[bool]:
     """SQL: the request has a payment with money arriving or held (sweeps skip those)."""
     return sa.exists().where(Payment.request_id == request_id_column, Payment.status.not_in(UNPAID))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, Query
 
@@ -17,6 +17,7 @@ from bazaar.marketplace.offers.schemas import (
     MyOfferOut,
     OfferCreate,
     OfferOut,
+    OfferStatus,
     OfferUpdate,
     RejectOffer,
 )
@@ -24,10 +25,6 @@ from bazaar.marketplace.requests import service as requests
 from bazaar.payments.schemas import PaymentOut
 
 router = APIRouter()
-
-OfferStatus = Literal[
-    "pending", "accepted", "rejected", "withdrawn", "superseded", "expired", "cancelled"
-]
 
 
 @router.post("", status_code=201, response_model=Envelope[OfferOut])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Collection
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -41,7 +42,7 @@ async def live_offer(
     return (await session.execute(stmt)).scalars().first()
 
 
-def _newest_first(stmt: sa.Select[tuple[SellerOffer]]) -> sa.Select[tuple[SellerOffer]]:
+def _newest_first(stmt: sa.Select[Any]) -> sa.Select[Any]:
     return stmt.order_by(SellerOffer.created_at.desc(), SellerOffer.id.desc())
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
@@ -20,15 +20,9 @@ from bazaar.marketplace.requests.fields import (
 )
 from bazaar.payments.schemas import PaymentOut
 
-OFFER_STATUSES = (
-    "pending",
-    "accepted",
-    "rejected",
-    "withdrawn",
-    "superseded",
-    "expired",
-    "cancelled",
-)
+OfferStatus = Literal[
+    "pending", "accepted", "rejected", "withdrawn", "superseded", "expired", "cancelled"
+]
 
 
 class OfferFields(Input):

@@ -127,3 +127,11 @@ async def transition(
             await notify(session, party, rule.notice, data)
     await emit(session, f"request:{request.id}", "request:updated", data)
     return entry
+
+
+async def notify_sellers(
+    session: AsyncSession, sellers: list[uuid.UUID], type_: str, data: dict[str, Any]
+) -> None:
+    """Tell each seller once (a list may repeat one)."""
+    for seller_id in dict.fromkeys(sellers):
+        await notify(session, seller_id, type_, data)

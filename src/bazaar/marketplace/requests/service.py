@@ -1,5 +1,8 @@
-"""Purchase request rules: create, edit, publish, cancel, deliver, the timers' moves, and
-`transition()`, the one place that checks the state table, writes history and notifies.
+"""Purchase request rules: create, edit, publish, cancel, deliver and the timers' moves.
+
+`transition()` (machine.py) is the one place that checks the state table, writes the history
+row and notifies the parties. The moves after a deal live in lifecycle.py. Both are
+re-exported here: other domains call `bazaar.marketplace.requests.service` only.
 
 Every lifecycle function first moves the state through `transition()` and then applies its
 effects, so a refused move changes nothing. Functions that later issues call (payments:
@@ -29,14 +32,24 @@ from bazaar.marketplace.requests.errors import (
     RequestNotFound,
     TransitionNeedsInput,
 )
-from bazaar.marketplace.requests.machine import check_transition, emit, transition
+from bazaar.marketplace.requests.lifecycle import (
+    complete,
+    deliver,
+    expire,
+    mark_funded,
+    open_dispute,
+    refund,
+    reopen,
+    split,
+)
+from bazaar.marketplace.requests.machine import check_transition, emit, notify_sellers, transition
 from bazaar.marketplace.requests.schemas import RequestCreate, RequestUpdate
 from bazaar.models import Address, PurchaseRequest, User
 from bazaar.models.marketplace import LIVE_OFFER_STATUSES
-from bazaar.notifications.service import notify
 from bazaar.payments import service as payments
 
 __all__ = [
+    "can_view",
     "cancel",
     "check_transition",
     "complete",
@@ -45,6 +58,7 @@ __all__ = [
     "emit",
     "expire",
     "force_transition",
+    "lapsed",
     "load",
     "load_visible",
     "mark_funded",
@@ -100,13 +114,6 @@ async def load_visible(
 def lapsed(request: PurchaseRequest, now: datetime) -> bool:
     """Open but past its deadline: the expiry sweep has not reached it yet."""
     return request.expires_at is not None and request.expires_at <= now
-
-
-async def _notify_sellers(
-    session: AsyncSession, sellers: list[uuid.UUID], type_: str, data: dict[str, Any]
-) -> None:
-    for seller_id in dict.fromkeys(sellers):
-        await notify(session, seller_id, type_, data)
 
 
 # -- create and edit -------------------------------------------------------------------------
@@ -264,7 +271,7 @@ async def update_request(
     if request.status == state.OPEN:
         sellers = [seller for _, seller in await _pending_offers(session, request)]
         info = {"requestId": str(request.id), "title": request.title}
-        await _notify_sellers(session, sellers, "request.updated", info)
+        await notify_sellers(session, sellers, "request.updated", info)
         await emit(session, f"request:{request.id}", "request:updated", info)
     return request
 
@@ -349,239 +356,9 @@ async def cancel(
     # The accepted offer's seller was told by transition(); tell the others.
     others = [seller for _, seller in closed if seller != accepted_seller]
     info = {"requestId": str(request.id), "title": request.title, "reason": reason}
-    await _notify_sellers(session, others, "request.cancelled", info)
+    await notify_sellers(session, others, "request.cancelled", info)
     payments.close_payment(payment, payments.CANCELLED, now)
     await session.flush()
-    return request
-
-
-async def expire(
-    session: AsyncSession,
-    request: PurchaseRequest,
-    now: datetime,
-    *,
-    actor: User | None = None,
-    force: bool = False,
-    reason: str | None = None,
-) -> PurchaseRequest:
-    """open → expired (system at `expiresAt`): its live offers expire with it."""
-    await transition(
-        session,
-        request,
-        state.EXPIRED,
-        actor=actor,
-        role=state.SYSTEM,
-        reason=reason or "No offer was accepted before the deadline",
-        force=force,
-        now=now,
-    )
-    closed = await repo.close_offers(session, request.id, LIVE_OFFER_STATUSES, "expired", now)
-    info = {"requestId": str(request.id), "title": request.title}
-    await _notify_sellers(session, [seller for _, seller in closed], "request.expired", info)
-    return request
-
-
-async def reopen(
-    session: AsyncSession,
-    request: PurchaseRequest,
-    now: datetime,
-    *,
-    actor: User | None = None,
-    force: bool = False,
-    reason: str | None = None,
-) -> PurchaseRequest:
-    """accepted → open (system when the funding window lapses): the payment and the accepted
-    offer expire (an admin's forced reopen cancels them); superseded offers stay so."""
-    await check_transition(
-        session, request, state.OPEN, actor=actor, role=state.SYSTEM, force=force
-    )
-    payment = await payments.open_payment(session, request.id)
-    await transition(
-        session,
-        request,
-        state.OPEN,
-        actor=actor,
-        role=state.SYSTEM,
-        reason=reason or "The payment did not arrive within the payment window",
-        force=force,
-        now=now,
-    )
-    closed_as = payments.CANCELLED if force else payments.EXPIRED
-    await repo.close_offers(session, request.id, ("accepted",), closed_as, now)
-    payments.close_payment(payment, closed_as, now)
-    request.accepted_offer_id = None
-    request.locked_price = None
-    request.funding_deadline = None
-    await session.flush()
-    return request
-
-
-async def mark_funded(
-    session: AsyncSession,
-    request: PurchaseRequest,
-    now: datetime,
-    *,
-    actor: User | None = None,
-    force: bool = False,
-    reason: str | None = None,
-    settings: Settings | None = None,
-) -> PurchaseRequest:
-    """accepted → funded (system, when the payment is held in escrow): the delivery window
-    starts (the offer's delivery days + DELIVERY_GRACE)."""
-    settings = settings or get_settings()
-    await transition(
-        session,
-        request,
-        state.FUNDED,
-        actor=actor,
-        role=state.SYSTEM,
-        reason=reason,
-        force=force,
-        now=now,
-    )
-    offer = await repo.offer(session, request.accepted_offer_id)
-    days = offer.delivery_days if offer is not None else 0
-    request.delivery_deadline = now + timedelta(days=days) + settings.delivery_grace
-    await session.flush()
-    return request
-
-
-async def deliver(
-    session: AsyncSession,
-    request: PurchaseRequest,
-    actor: User,
-    *,
-    note: str | None,
-    files: list[str],
-    now: datetime | None = None,
-    settings: Settings | None = None,
-    force: bool = False,
-    reason: str | None = None,
-) -> PurchaseRequest:
-    """funded → delivered (the seller of the accepted offer, with a note and/or proof
-    files): the buyer's inspection window (INSPECTION_PERIOD) starts."""
-    settings = settings or get_settings()
-    now = now or utcnow()
-    await check_transition(
-        session, request, state.DELIVERED, actor=actor, role=state.SELLER, force=force
-    )
-    if not force and not note and not files:
-        raise ValidationFailed.on("note", "give a delivery note or at least one file")
-    await transition(
-        session,
-        request,
-        state.DELIVERED,
-        actor=actor,
-        role=state.SELLER,
-        reason=reason,
-        force=force,
-        now=now,
-    )
-    request.delivery_note = note
-    request.delivery_files = list(files)
-    request.inspection_deadline = now + settings.inspection_period
-    await session.flush()
-    return request
-
-
-async def complete(
-    session: AsyncSession,
-    request: PurchaseRequest,
-    *,
-    actor: User | None,
-    role: str,
-    reason: str | None = None,
-    now: datetime | None = None,
-    force: bool = False,
-) -> PurchaseRequest:
-    """delivered → completed (buyer confirms or the inspection timer), or disputed →
-    completed (resolver, settlement). The escrow issue releases the money around this."""
-    now = now or utcnow()
-    await transition(
-        session,
-        request,
-        state.COMPLETED,
-        actor=actor,
-        role=role,
-        reason=reason,
-        force=force,
-        now=now,
-    )
-    request.completed_at = now
-    await session.flush()
-    return request
-
-
-async def refund(
-    session: AsyncSession,
-    request: PurchaseRequest,
-    *,
-    actor: User | None,
-    role: str,
-    reason: str | None = None,
-    now: datetime | None = None,
-    force: bool = False,
-) -> PurchaseRequest:
-    """funded → refunded (seller, delivery-window timer, admin) or disputed → refunded."""
-    await transition(
-        session,
-        request,
-        state.REFUNDED,
-        actor=actor,
-        role=role,
-        reason=reason,
-        force=force,
-        now=now,
-    )
-    return request
-
-
-async def split(
-    session: AsyncSession,
-    request: PurchaseRequest,
-    *,
-    actor: User | None,
-    role: str,
-    reason: str | None = None,
-    now: datetime | None = None,
-    force: bool = False,
-) -> PurchaseRequest:
-    """disputed → split (resolver decision or accepted settlement)."""
-    await transition(
-        session,
-        request,
-        state.SPLIT,
-        actor=actor,
-        role=role,
-        reason=reason,
-        force=force,
-        now=now,
-    )
-    return request
-
-
-async def open_dispute(
-    session: AsyncSession,
-    request: PurchaseRequest,
-    *,
-    actor: User | None,
-    role: str,
-    reason: str | None = None,
-    now: datetime | None = None,
-    force: bool = False,
-) -> PurchaseRequest:
-    """funded/delivered → disputed (buyer or seller); release timers stop, as their sweeps
-    only act on funded/delivered requests."""
-    await transition(
-        session,
-        request,
-        state.DISPUTED,
-        actor=actor,
-        role=role,
-        reason=reason,
-        force=force,
-        now=now,
-    )
     return request
 
 

@@ -1,0 +1,202 @@
+"""`python -m bench.breakdown`: where an authenticated read spends its CPU, layer by layer.
+
+Calls the ASGI apps directly in this process (no sockets, no load generator), one request
+at a time, and reports CPU time per request (process time: every thread, so the SQLite
+driver's worker thread counts too) — the best of several rounds, so a busy machine skews
+it less than a throughput run. Each row adds one layer to the one above it:
+
+  bare Starlette           the baseline app of bench/run.py
+  FastAPI, no middleware   same JSON from a FastAPI route
+  Bazaar stack, no DB      + our middleware (request id, access log, metrics, limits, CORS)
+  + unit of work           + a database session running `SELECT 1` and committing
+  GET /api/auth/me         + JWT check and the user row (the real endpoint)
+  GET /api/address         + the address list query, count and serialization
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import secrets
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import sqlalchemy as sa
+from asgi_lifespan import LifespanManager
+from fastapi import FastAPI
+
+from bazaar.config import Settings
+from bazaar.kit.db import Database
+from bazaar.kit.deps import SessionDep
+from bazaar.kit.migrations import upgrade
+
+Asgi = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
+BODY = {"success": True, "data": {"id": "0b7c", "email": "bench@example.com", "roles": ["buyer"]}}
+
+
+async def call(app: Asgi, path: str, headers: list[tuple[bytes, bytes]]) -> int:
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": headers,
+        "client": ("127.0.0.1", 50000),
+        "server": ("127.0.0.1", 80),
+    }
+    status = 0
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        nonlocal status
+        if message["type"] == "http.response.start":
+            status = message["status"]
+
+    await app(scope, receive, send)
+    return status
+
+
+async def cpu_per_request(
+    app: Asgi, path: str, headers: list[tuple[bytes, bytes]], n: int, rounds: int
+) -> float:
+    for _ in range(50):
+        status = await call(app, path, headers)
+        if status != 200:
+            raise SystemExit(f"GET {path} answered {status}")
+    best = float("inf")
+    for _ in range(rounds):
+        started = time.process_time()
+        for _ in range(n):
+            await call(app, path, headers)
+        best = min(best, (time.process_time() - started) / n)
+    return best * 1000
+
+
+def bazaar_settings(tmp: Path, pg_url: str | None, redis_uri: str | None) -> Settings:
+    raised = "1000000000/15 minutes"
+    return Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        node_env="production",
+        jwt_secret=secrets.token_hex(32),
+        data_dir=tmp,
+        pg_url=pg_url,
+        redis_uri=redis_uri,
+        rate_limit_prefix=f"bench-{secrets.token_hex(4)}",
+        rate_limit_global=raised,
+        rate_limit_auth=raised,
+        worker_in_process=False,
+        log_level=os.environ.get("LOG_LEVEL", "INFO"),
+    )
+
+
+async def breakdown(label: str, settings: Settings, n: int, rounds: int) -> list[tuple[str, float]]:
+    from bazaar.main import create_app
+    from bench.bare_app import app as bare
+
+    await asyncio.to_thread(upgrade, settings)
+    db = Database(settings)
+    app = create_app(settings, database=db)
+
+    async def static() -> dict[str, Any]:
+        return BODY
+
+    async def unit_of_work(session: SessionDep) -> dict[str, Any]:
+        await session.execute(sa.text("SELECT 1"))
+        return BODY
+
+    app.add_api_route("/api/_bench/static", static, methods=["GET"])
+    app.add_api_route("/api/_bench/uow", unit_of_work, methods=["GET"])
+    plain = FastAPI()
+    plain.add_api_route("/static", static, methods=["GET"])
+    rows: list[tuple[str, float]] = []
+    try:
+        async with LifespanManager(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:
+                answer = await client.post(
+                    "/api/auth/register",
+                    json={"email": "b@example.com", "password": "bench-Passw0rd-long", "name": "B"},
+                )
+                token = answer.json()["data"]["accessToken"]
+                auth = {"Authorization": f"Bearer {token}"}
+                address = {"fullName": "B", "line1": "1 Loop", "city": "Local", "country": "DE"}
+                await client.post("/api/address", headers=auth, json=address)
+            headers = [(b"host", b"bench"), (b"authorization", f"Bearer {token}".encode())]
+            plan: list[tuple[str, Asgi, str]] = [
+                ("bare Starlette", bare, "/api/auth/me"),
+                ("FastAPI, no middleware", plain, "/static"),
+                ("Bazaar stack, no DB", app, "/api/_bench/static"),
+                ("+ unit of work (SELECT 1)", app, "/api/_bench/uow"),
+                ("GET /api/auth/me", app, "/api/auth/me"),
+                ("GET /api/address", app, "/api/address"),
+            ]
+            for name, target, path in plan:
+                rows.append((name, await cpu_per_request(target, path, headers, n, rounds)))
+                print(f"  {label:<12} {name:<28} {rows[-1][1]:7.3f} ms CPU/request", flush=True)
+    finally:
+        await db.dispose()
+    return rows
+
+
+async def _pg(admin_url: str, sql: str) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(admin_url, timeout=3)
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+async def main_async(args: argparse.Namespace) -> None:
+    with tempfile.TemporaryDirectory(prefix="bazaar-breakdown-") as tmp:
+        await breakdown("SQLite", bazaar_settings(Path(tmp), None, None), args.n, args.rounds)
+    if args.skip_postgresql:
+        return
+    try:
+        await _pg(args.pg_admin_url, "SELECT 1")
+    except Exception:  # noqa: BLE001
+        print("PostgreSQL not reachable: skipped")
+        return
+    name = f"bazaar_breakdown_{secrets.token_hex(4)}"
+    await _pg(args.pg_admin_url, f'CREATE DATABASE "{name}"')
+    try:
+        with tempfile.TemporaryDirectory(prefix="bazaar-breakdown-") as tmp:
+            pg_url = args.pg_admin_url.rsplit("/", 1)[0] + "/" + name
+            settings = bazaar_settings(Path(tmp), pg_url, args.redis_url or None)
+            await breakdown("PG+Redis", settings, args.n, args.rounds)
+    finally:
+        await _pg(args.pg_admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.breakdown")
+    parser.add_argument("-n", type=int, default=500, help="requests per round")
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--skip-postgresql", action="store_true")
+    parser.add_argument(
+        "--pg-admin-url",
+        default=os.environ.get(
+            "BENCH_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+        ),
+    )
+    parser.add_argument(
+        "--redis-url", default=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/15")
+    )
+    asyncio.run(main_async(parser.parse_args()))
+
+
+if __name__ == "__main__":
+    main()
