@@ -8,6 +8,7 @@ it less than a throughput run. Each row adds one layer to the one above it:
   bare Starlette           the baseline app of bench/run.py
   FastAPI, no middleware   same JSON from a FastAPI route
   Bazaar stack, no DB      + our middleware (request id, access log, metrics, limits, CORS)
+  ... route matched last   the same route placed after every real route: routing cost
   + unit of work           + a database session running `SELECT 1` and committing
   GET /api/auth/me         + JWT check and the user row (the real endpoint)
   GET /api/address         + the address list query, count and serialization
@@ -22,6 +23,7 @@ import secrets
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +37,8 @@ from bazaar.kit.db import Database
 from bazaar.kit.deps import SessionDep
 from bazaar.kit.migrations import upgrade
 
+ROOT = Path(__file__).resolve().parents[1]
+BEGIN, END = "<!-- breakdown:begin -->", "<!-- breakdown:end -->"
 Asgi = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
 BODY = {"success": True, "data": {"id": "0b7c", "email": "bench@example.com", "roles": ["buyer"]}}
 
@@ -116,8 +120,14 @@ async def breakdown(label: str, settings: Settings, n: int, rounds: int) -> list
         await session.execute(sa.text("SELECT 1"))
         return BODY
 
+    app.add_api_route("/api/_bench/last", static, methods=["GET"])
+    # The probes go first in the route table, so their rows hold no route-matching cost.
+    before = len(app.router.routes)
     app.add_api_route("/api/_bench/static", static, methods=["GET"])
     app.add_api_route("/api/_bench/uow", unit_of_work, methods=["GET"])
+    probes = app.router.routes[before:]
+    del app.router.routes[before:]
+    app.router.routes[:0] = probes
     plain = FastAPI()
     plain.add_api_route("/static", static, methods=["GET"])
     rows: list[tuple[str, float]] = []
@@ -138,6 +148,7 @@ async def breakdown(label: str, settings: Settings, n: int, rounds: int) -> list
                 ("bare Starlette", bare, "/api/auth/me"),
                 ("FastAPI, no middleware", plain, "/static"),
                 ("Bazaar stack, no DB", app, "/api/_bench/static"),
+                ("... route matched last", app, "/api/_bench/last"),
                 ("+ unit of work (SELECT 1)", app, "/api/_bench/uow"),
                 ("GET /api/auth/me", app, "/api/auth/me"),
                 ("GET /api/address", app, "/api/address"),
@@ -160,25 +171,46 @@ async def _pg(admin_url: str, sql: str) -> None:
         await conn.close()
 
 
-async def main_async(args: argparse.Namespace) -> None:
+async def main_async(args: argparse.Namespace) -> dict[str, list[tuple[str, float]]]:
+    columns: dict[str, list[tuple[str, float]]] = {}
     with tempfile.TemporaryDirectory(prefix="bazaar-breakdown-") as tmp:
-        await breakdown("SQLite", bazaar_settings(Path(tmp), None, None), args.n, args.rounds)
+        settings = bazaar_settings(Path(tmp), None, None)
+        columns["SQLite"] = await breakdown("SQLite", settings, args.n, args.rounds)
     if args.skip_postgresql:
-        return
+        return columns
     try:
         await _pg(args.pg_admin_url, "SELECT 1")
     except Exception:  # noqa: BLE001
         print("PostgreSQL not reachable: skipped")
-        return
+        return columns
     name = f"bazaar_breakdown_{secrets.token_hex(4)}"
     await _pg(args.pg_admin_url, f'CREATE DATABASE "{name}"')
     try:
         with tempfile.TemporaryDirectory(prefix="bazaar-breakdown-") as tmp:
             pg_url = args.pg_admin_url.rsplit("/", 1)[0] + "/" + name
             settings = bazaar_settings(Path(tmp), pg_url, args.redis_url or None)
-            await breakdown("PG+Redis", settings, args.n, args.rounds)
+            columns["PostgreSQL+Redis"] = await breakdown("PG+Redis", settings, args.n, args.rounds)
     finally:
         await _pg(args.pg_admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    return columns
+
+
+def render(columns: dict[str, list[tuple[str, float]]], n: int, rounds: int) -> str:
+    names = list(columns)
+    lines = [
+        BEGIN,
+        f"Run: `python -m bench.breakdown` on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, "
+        f"best of {rounds} rounds of {n} requests; CPU ms per request "
+        f"(load average {os.getloadavg()[0]:.2f} at the end).",
+        "",
+        "| layer | " + " | ".join(names) + " |",
+        "|---|" + "---:|" * len(names),
+    ]
+    for i, (layer, _) in enumerate(columns[names[0]]):
+        cells = " | ".join(f"{columns[name][i][1]:.3f}" for name in names)
+        lines.append(f"| {layer} | {cells} |")
+    lines.append(END)
+    return "\n".join(lines)
 
 
 def main() -> None:
@@ -195,7 +227,17 @@ def main() -> None:
     parser.add_argument(
         "--redis-url", default=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/15")
     )
-    asyncio.run(main_async(parser.parse_args()))
+    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "performance.md")
+    args = parser.parse_args()
+    columns = asyncio.run(main_async(args))
+    block = render(columns, args.n, args.rounds)
+    if args.out.exists() and BEGIN in args.out.read_text():
+        text = args.out.read_text()
+        start, end = text.index(BEGIN), text.index(END) + len(END)
+        args.out.write_text(text[:start] + block + text[end:])
+        print(f"written to {args.out}")
+    else:
+        print(block)
 
 
 if __name__ == "__main__":

@@ -21,8 +21,6 @@ from bazaar.models import Category, PurchaseRequest, RequestTemplate
 from tests.fixtures.marketplace import MakeCategory, MakeShop, detach_categories
 from tests.fixtures.users import Account
 
-pytest_plugins = ["tests.fixtures.marketplace"]
-
 URL = "/api/marketplace/categories"
 
 

@@ -36,8 +36,6 @@ from tests.marketplace.test_requests_support import (
 if TYPE_CHECKING:
     from tests.fixtures.marketplace import MakeShop
 
-pytest_plugins = ["tests.fixtures.marketplace"]
-
 
 def code(response: httpx.Response) -> str:
     return str(response.json()["error"]["code"])

@@ -21,8 +21,6 @@ from tests.marketplace.test_requests_support import REQUESTS, accepted_deal, pos
 if TYPE_CHECKING:
     from tests.fixtures.marketplace import MakeCategory
 
-pytest_plugins = ["tests.fixtures.marketplace"]
-
 
 async def seed(db: Database, buyer: Account | uuid.UUID, **fields: Any) -> uuid.UUID:
     """An open request written straight to the table (the search triggers still fire)."""
@@ -212,6 +210,7 @@ async def test_currency_filter(client: httpx.AsyncClient, db: Database, buyer: A
     dai = await seed(db, buyer, currency="DAI")
     await seed(db, buyer, currency="USDC")
     assert await ids(client, currency="dai") == [str(dai)]
+    assert (await client.get(REQUESTS, params={"currency": "us\x00dc"})).status_code == 400
 
 
 async def test_sorting(client: httpx.AsyncClient, db: Database, buyer: Account) -> None:

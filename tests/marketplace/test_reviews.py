@@ -20,7 +20,6 @@ from tests.fixtures.users import Account, MakeUser
 if TYPE_CHECKING:
     from tests.fixtures.marketplace import MakeShop
 
-pytest_plugins = ["tests.fixtures.marketplace"]
 
 URL = "/api/marketplace/reviews"
 

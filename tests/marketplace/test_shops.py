@@ -15,8 +15,6 @@ from bazaar.models import Shop, User
 from tests.fixtures.marketplace import MakeShop
 from tests.fixtures.users import Account, MakeUser
 
-pytest_plugins = ["tests.fixtures.marketplace"]
-
 URL = "/api/marketplace/shop-settings"
 
 # A real EIP-55 address (from the EIP's test vectors) and a one-letter-case typo of it.

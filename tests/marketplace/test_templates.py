@@ -26,7 +26,6 @@ if TYPE_CHECKING:
     from tests.fixtures.marketplace import MakeCategory, MakeShop
     from tests.fixtures.users import Account, MakeUser
 
-pytest_plugins = ["tests.fixtures.marketplace"]
 
 URL = "/api/marketplace/templates"
 

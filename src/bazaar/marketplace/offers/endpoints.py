@@ -5,11 +5,13 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query
+from fastapi.responses import JSONResponse
 
 from bazaar.auth.dependencies import CurrentUser, SellerUser
 from bazaar.kit.deps import SessionDep, SettingsDep
+from bazaar.kit.idempotency import Idem
 from bazaar.kit.pagination import Page, Pagination
-from bazaar.kit.schemas import Envelope
+from bazaar.kit.schemas import Envelope, ok
 from bazaar.marketplace.offers import service
 from bazaar.marketplace.offers.schemas import (
     AcceptedOut,
@@ -111,8 +113,9 @@ async def accept_offer(
     user: CurrentUser,
     session: SessionDep,
     settings: SettingsDep,
+    idem: Idem,
     body: AcceptOffer | None = None,
-) -> Envelope[AcceptedOut]:
+) -> JSONResponse:
     """Accept a pending offer on your open request.
 
     The request becomes `accepted` at the offer's price, every other pending offer is
@@ -120,7 +123,13 @@ async def accept_offer(
     PAYMENT_WINDOW). Send `{"version": n}` to accept exactly the version you reviewed: 409
     `OFFER_CHANGED` if the seller edited it since. A request that is no longer open is 409
     `INVALID_STATE_TRANSITION`.
+
+    Send an `Idempotency-Key` header to make retries safe: the same key and body replay the
+    first answer (header `Idempotent-Replayed: true`); the same key with another body is 409
+    `IDEMPOTENCY_KEY_REUSED`.
     """
+    if idem.replay:
+        return idem.replay
     offer, _ = await service.load(session, ref, user)
     version = body.version if body else None
     offer, request, payment = await service.accept(
@@ -133,4 +142,4 @@ async def accept_offer(
         funding_deadline=request.funding_deadline,
         payment=PaymentOut.model_validate(payment),
     )
-    return Envelope(data=accepted)
+    return await idem.save(session, ok(accepted.model_dump(mode="json", by_alias=True)), 200)

@@ -63,7 +63,7 @@ async def list_requests(
     ] = None,
     budget_min: Annotated[str | None, Query(alias="budgetMin", max_length=60)] = None,
     budget_max: Annotated[str | None, Query(alias="budgetMax", max_length=60)] = None,
-    currency: Annotated[str | None, Query(max_length=16)] = None,
+    currency: Annotated[str | None, Query(max_length=16, pattern=r"^[A-Za-z0-9.]*$")] = None,
     mine: Annotated[bool, Query(description="Only your own requests, drafts included")] = False,
     sort: Sort = "newest",
 ) -> Envelope[Page[RequestSummary]]:
