@@ -56,9 +56,7 @@ async def paginate(
     session: AsyncSession, stmt: sa.Select[Any], params: PageParams
 ) -> tuple[list[Any], int]:
     """Run `stmt` for one page and count the whole result: exactly two queries."""
-    count_stmt = sa.select(sa.func.count()).select_from(
-        stmt.order_by(None).options().subquery()
-    )
+    count_stmt = sa.select(sa.func.count()).select_from(stmt.order_by(None).options().subquery())
     total = (await session.execute(count_stmt)).scalar_one()
     rows = (await session.execute(stmt.limit(params.limit).offset(params.offset))).scalars()
     return list(rows.unique()), int(total)
