@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bazaar.kit.db import utcnow
 from bazaar.kit.errors import NotFound
-from bazaar.kit.ids import ref_clause
+from bazaar.kit.repository import find_by_ref
 from bazaar.models import Address
 
 
@@ -25,11 +25,7 @@ def owned_stmt(user_id: uuid.UUID) -> sa.Select[Any]:
 
 async def get_owned(session: AsyncSession, user_id: uuid.UUID, ref: str) -> Address:
     """One of the user's addresses by UUID or legacy id; anyone else's is 404."""
-    clause = ref_clause(Address, ref)
-    if clause is None:
-        raise NotFound("Address not found")
-    stmt = sa.select(Address).where(clause, Address.user_id == user_id)
-    address = (await session.execute(stmt)).scalar_one_or_none()
+    address = await find_by_ref(session, Address, ref, Address.user_id == user_id)
     if address is None:
         raise NotFound("Address not found")
     return address

@@ -10,8 +10,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bazaar.kit.ids import ref_clause
 from bazaar.kit.pagination import PageParams, paginate
+from bazaar.kit.repository import find_by_ref
 from bazaar.models import PurchaseRequest, SellerOffer
 from bazaar.models.marketplace import LIVE_OFFER_STATUSES
 
@@ -22,13 +22,7 @@ async def get(
     session: AsyncSession, ref: str | uuid.UUID, *, lock: bool = False
 ) -> SellerOffer | None:
     """An offer by UUID or legacy id; `lock` takes the row and reloads it."""
-    clause = ref_clause(SellerOffer, ref)
-    if clause is None:
-        return None
-    stmt = sa.select(SellerOffer).where(clause)
-    if lock:
-        stmt = stmt.with_for_update().execution_options(populate_existing=True)
-    return (await session.execute(stmt)).scalar_one_or_none()
+    return await find_by_ref(session, SellerOffer, ref, lock=lock)
 
 
 async def live_offer(

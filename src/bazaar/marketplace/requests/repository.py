@@ -12,8 +12,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bazaar.kit.ids import ref_clause
 from bazaar.kit.pagination import PageParams, paginate
+from bazaar.kit.repository import find_by_ref
 from bazaar.marketplace.requests import state
 from bazaar.marketplace.requests.search import search_clause
 from bazaar.models import (
@@ -33,15 +33,7 @@ async def get(
 ) -> PurchaseRequest | None:
     """A request by UUID or legacy id. `lock` takes the row for update (PostgreSQL), `share`
     a shared lock; both reload the row so a value read before the lock is not trusted."""
-    clause = ref_clause(PR, ref)
-    if clause is None:
-        return None
-    stmt = sa.select(PR).where(clause)
-    if lock or share:
-        stmt = stmt.with_for_update(read=share and not lock).execution_options(
-            populate_existing=True
-        )
-    return (await session.execute(stmt)).scalar_one_or_none()
+    return await find_by_ref(session, PR, ref, lock=lock, share=share)
 
 
 async def has_offered(session: AsyncSession, request_id: uuid.UUID, user_id: uuid.UUID) -> bool:
@@ -171,11 +163,7 @@ async def close_offers(
 
 async def owned_address(session: AsyncSession, user_id: uuid.UUID, ref: str) -> Address | None:
     """One of the user's own addresses (anyone else's is None, reported as 404)."""
-    clause = ref_clause(Address, ref)
-    if clause is None:
-        return None
-    stmt = sa.select(Address).where(clause, Address.user_id == user_id)
-    return (await session.execute(stmt)).scalar_one_or_none()
+    return await find_by_ref(session, Address, ref, Address.user_id == user_id)
 
 
 # -- listing ---------------------------------------------------------------------------------

@@ -8,17 +8,13 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bazaar.kit.ids import ref_clause
 from bazaar.kit.pagination import PageParams, paginate
+from bazaar.kit.repository import find_by_ref
 from bazaar.models import PurchaseRequest, Review, SellerOffer, User
 
 
 async def get_request(session: AsyncSession, ref: str) -> PurchaseRequest | None:
-    clause = ref_clause(PurchaseRequest, ref)
-    if clause is None:
-        return None
-    stmt = sa.select(PurchaseRequest).where(clause)
-    return (await session.execute(stmt)).scalar_one_or_none()
+    return await find_by_ref(session, PurchaseRequest, ref)
 
 
 async def accepted_seller_id(session: AsyncSession, request: PurchaseRequest) -> uuid.UUID | None:

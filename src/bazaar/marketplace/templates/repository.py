@@ -8,21 +8,14 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bazaar.kit.db import for_update
-from bazaar.kit.ids import ref_clause
 from bazaar.kit.pagination import PageParams, paginate
+from bazaar.kit.repository import find_by_ref
 from bazaar.models import PurchaseRequest, RequestTemplate, User
 
 
 async def get(session: AsyncSession, ref: str, *, lock: bool = False) -> RequestTemplate | None:
     """A template by UUID or legacy id, whatever its owner or state."""
-    clause = ref_clause(RequestTemplate, ref)
-    if clause is None:
-        return None
-    stmt = sa.select(RequestTemplate).where(clause)
-    if lock:
-        stmt = for_update(stmt)
-    return (await session.execute(stmt)).scalar_one_or_none()
+    return await find_by_ref(session, RequestTemplate, ref, lock=lock)
 
 
 def _newest_first(stmt: sa.Select[Any]) -> sa.Select[Any]:
