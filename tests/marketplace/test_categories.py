@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator
 from decimal import Decimal
 from typing import Any
 
 import httpx
 import pytest
 import sqlalchemy as sa
-from sqlalchemy import event
 
 from bazaar.kit.db import Database
 from bazaar.marketplace.categories.errors import CategoryNotFound
@@ -19,6 +17,7 @@ from bazaar.marketplace.categories.seed import seed_categories
 from bazaar.marketplace.categories.service import MAX_DEPTH, descendant_ids, get_category
 from bazaar.models import Category, PurchaseRequest, RequestTemplate
 from tests.fixtures.marketplace import MakeCategory, MakeShop, detach_categories
+from tests.fixtures.sql import count_statements
 from tests.fixtures.users import Account
 
 URL = "/api/marketplace/categories"
@@ -29,22 +28,6 @@ async def _detach_categories(db: Database) -> AsyncIterator[None]:
     # Tests here also build trees through the API and the seed, not only via make_category.
     yield
     await detach_categories(db)
-
-
-@contextmanager
-def count_statements(db: Database) -> Iterator[list[str]]:
-    """Collect the SQL statements the app sends (transaction control excluded)."""
-    seen: list[str] = []
-
-    def before(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        if statement.split(None, 1)[0].upper() not in ("BEGIN", "COMMIT", "ROLLBACK"):
-            seen.append(statement)
-
-    event.listen(db.engine.sync_engine, "before_cursor_execute", before)
-    try:
-        yield seen
-    finally:
-        event.remove(db.engine.sync_engine, "before_cursor_execute", before)
 
 
 def names(nodes: list[dict[str, Any]]) -> list[str]:

@@ -95,17 +95,37 @@ class Entity(IdMixin, LegacyIdMixin, TimestampMixin):
 __all__ = ["Base", "Entity", "Money", "JSONType", "UTCDateTime", "utcnow"]
 
 
-def create_engine(settings: Settings) -> AsyncEngine:
+def create_engine(settings: Settings, *, read_only: bool = False) -> AsyncEngine:
+    """The engine for writes, or (`read_only`) one whose connections run in autocommit.
+
+    Read requests need no transaction: every statement sees committed data, and skipping
+    BEGIN/COMMIT saves round trips (on SQLite each is a hop to aiosqlite's thread). A pool
+    connection is a thread on SQLite, so those pools stay small.
+    """
     url = settings.database_url
     if url.startswith("sqlite"):
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(url, connect_args={"timeout": 30})
-        _configure_sqlite(engine)
+        options: dict[str, Any] = {"connect_args": {"timeout": 30}}
+        if read_only:
+            options.update(pool_size=4, max_overflow=4, pool_reset_on_return=None)
+        else:
+            options.update(pool_size=2, max_overflow=6)
+        engine = create_async_engine(url, **options)
+        _configure_sqlite(engine, read_only=read_only)
         return engine
+    if read_only:
+        return create_async_engine(
+            url,
+            pool_size=10,
+            max_overflow=20,
+            pool_pre_ping=True,
+            isolation_level="AUTOCOMMIT",
+            pool_reset_on_return=None,
+        )
     return create_async_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
 
 
-def _configure_sqlite(engine: AsyncEngine) -> None:
+def _configure_sqlite(engine: AsyncEngine, *, read_only: bool = False) -> None:
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None
@@ -116,6 +136,9 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
         register_sqlite_functions(dbapi_connection)
+
+    if read_only:
+        return  # no BEGIN: the driver is in autocommit, each statement stands alone
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Any) -> None:
@@ -129,16 +152,22 @@ class Database:
     def __init__(self, settings: Settings, engine: AsyncEngine | None = None) -> None:
         self.settings = settings
         self.engine = engine or create_engine(settings)
+        # A given engine serves both kinds of session (its reads use deferred BEGIN).
+        self.read_engine = create_engine(settings, read_only=True) if engine is None else engine
         self.backend = self.engine.dialect.name
         writer = self.engine.execution_options(**{WRITE_OPTION: True})
-        self._read = async_sessionmaker(self.engine, expire_on_commit=False, autoflush=False)
+        self._read = async_sessionmaker(self.read_engine, expire_on_commit=False, autoflush=False)
         self._write = async_sessionmaker(writer, expire_on_commit=False, autoflush=False)
 
     def session(self, write: bool = True) -> AsyncSession:
+        """A write session (a transaction; BEGIN IMMEDIATE on SQLite) or a read session
+        (autocommit: each statement sees the latest committed data)."""
         return (self._write if write else self._read)()
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+        if self.read_engine is not self.engine:
+            await self.read_engine.dispose()
 
 
 async def unit_of_work(db: Database, write: bool = True) -> AsyncIterator[AsyncSession]:

@@ -14,21 +14,25 @@ from bazaar.kit.db import Database
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
-def get_settings_dep(request: Request) -> Settings:
+# Dependencies are `async def` on purpose: a plain `def` would run in the threadpool on
+# every request, a thread hop that costs more than the work itself.
+async def get_settings_dep(request: Request) -> Settings:
     return request.app.state.settings  # type: ignore[no-any-return]
 
 
-def get_db(request: Request) -> Database:
+async def get_db(request: Request) -> Database:
     return request.app.state.db  # type: ignore[no-any-return]
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     """One transaction per request: committed before the response is sent, or rolled back.
 
-    Reads open a deferred transaction; writes open an immediate one on SQLite.
+    Writes open an immediate transaction on SQLite. Reads (GET/HEAD/OPTIONS) run their
+    statements in autocommit on SQLite (see kit/db.py), so there is nothing to commit.
     """
     db: Database = request.app.state.db
-    async with db.session(write=request.method not in READ_METHODS) as session:
+    write = request.method not in READ_METHODS
+    async with db.session(write=write) as session:
         try:
             yield session
             await session.commit()
