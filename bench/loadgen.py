@@ -47,7 +47,8 @@ async def _run(
 ) -> dict[str, int]:
     parts = urlsplit(url)
     host, port = parts.hostname or "127.0.0.1", parts.port or 80
-    lines = [f"GET {parts.path or '/'} HTTP/1.1", f"Host: {host}:{port}"]
+    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    lines = [f"GET {target} HTTP/1.1", f"Host: {host}:{port}"]
     lines += [f"{k}: {v}" for k, v in headers.items()]
     request = ("\r\n".join(lines) + "\r\n\r\n").encode()
     latencies: list[float] = []

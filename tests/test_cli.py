@@ -34,7 +34,7 @@ def test_migrate_and_seed_are_idempotent(tmp_path: Path) -> None:
     db = tmp_path / "bazaar.db"
     with sqlite3.connect(db) as conn:
         (revision,) = conn.execute("SELECT version_num FROM alembic_version").fetchone()
-    assert revision == "0002_marketplace"
+    assert revision == "0003_request_listing_index"
 
     first = bazaar("seed", data_dir=tmp_path)
     assert first.returncode == 0, first.stderr

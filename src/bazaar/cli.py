@@ -72,6 +72,13 @@ def migrate(revision: str = "head") -> None:
     if settings.database_backend == "sqlite":
         settings.data_dir.mkdir(parents=True, exist_ok=True)
     upgrade(settings, revision)
+    if settings.database_backend == "sqlite":
+        # SQLite plans from statistics only ANALYZE gathers; without them it picked the
+        # wrong index for filtered listings (bench.marketplace).
+        import sqlite3
+
+        with sqlite3.connect(settings.data_dir / "bazaar.db") as conn:
+            conn.execute("PRAGMA optimize=0x10002")
     console.print(f"[green]migrated[/] {settings.database_backend} to {revision}")
 
 

@@ -208,6 +208,8 @@ def _budget_overlaps(low: Decimal | None, high: Decimal | None) -> list[Any]:
     return where
 
 
+# "newest" (with the created_at/id tie-breakers below) is served by the index
+# ix_purchase_requests_status_newest (migration 0003): keep the two in step.
 _ORDER: dict[str, list[Any]] = {
     "newest": [sa.func.coalesce(PR.published_at, PR.created_at).desc()],
     "budget_asc": [sa.func.coalesce(PR.budget_min, PR.budget_max).asc().nulls_last()],
