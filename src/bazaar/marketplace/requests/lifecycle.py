@@ -7,6 +7,7 @@ All are plain service functions over `transition()`; they never commit. Each tak
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -179,74 +180,35 @@ async def complete(
     return request
 
 
-async def refund(
-    session: AsyncSession,
-    request: PurchaseRequest,
-    *,
-    actor: User | None,
-    role: str,
-    reason: str | None = None,
-    now: datetime | None = None,
-    force: bool = False,
-) -> PurchaseRequest:
-    """funded → refunded (seller, delivery-window timer, admin) or disputed → refunded."""
-    await transition(
-        session,
-        request,
-        state.REFUNDED,
-        actor=actor,
-        role=role,
-        reason=reason,
-        force=force,
-        now=now,
-    )
-    return request
+def _plain_move(to_status: str, doc: str) -> Callable[..., Awaitable[PurchaseRequest]]:
+    """A transition with no effect beyond the table's (status, history, notifications)."""
+
+    async def move(
+        session: AsyncSession,
+        request: PurchaseRequest,
+        *,
+        actor: User | None,
+        role: str,
+        reason: str | None = None,
+        now: datetime | None = None,
+        force: bool = False,
+    ) -> PurchaseRequest:
+        await transition(
+            session, request, to_status, actor=actor, role=role, reason=reason, force=force, now=now
+        )
+        return request
+
+    move.__doc__ = doc
+    return move
 
 
-async def split(
-    session: AsyncSession,
-    request: PurchaseRequest,
-    *,
-    actor: User | None,
-    role: str,
-    reason: str | None = None,
-    now: datetime | None = None,
-    force: bool = False,
-) -> PurchaseRequest:
-    """disputed → split (resolver decision or accepted settlement)."""
-    await transition(
-        session,
-        request,
-        state.SPLIT,
-        actor=actor,
-        role=role,
-        reason=reason,
-        force=force,
-        now=now,
-    )
-    return request
-
-
-async def open_dispute(
-    session: AsyncSession,
-    request: PurchaseRequest,
-    *,
-    actor: User | None,
-    role: str,
-    reason: str | None = None,
-    now: datetime | None = None,
-    force: bool = False,
-) -> PurchaseRequest:
-    """funded/delivered → disputed (buyer or seller); release timers stop, as their sweeps
-    only act on funded/delivered requests."""
-    await transition(
-        session,
-        request,
-        state.DISPUTED,
-        actor=actor,
-        role=role,
-        reason=reason,
-        force=force,
-        now=now,
-    )
-    return request
+refund = _plain_move(
+    state.REFUNDED,
+    "funded → refunded (seller, delivery-window timer, admin) or disputed → refunded.",
+)
+split = _plain_move(state.SPLIT, "disputed → split (resolver decision or accepted settlement).")
+open_dispute = _plain_move(
+    state.DISPUTED,
+    "funded/delivered → disputed (buyer or seller); release timers stop, as their sweeps "
+    "only act on funded/delivered requests.",
+)
