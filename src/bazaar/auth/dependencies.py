@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
 
@@ -10,32 +11,71 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from bazaar.auth.errors import AccountBanned
-from bazaar.kit.deps import SessionDep, SettingsDep
+from bazaar.config import Settings
+from bazaar.kit.deps import SessionDep
 from bazaar.kit.errors import Forbidden, Unauthorized
-from bazaar.kit.security import decode_access_token
+from bazaar.kit.security import AccessClaims, decode_access_token
 from bazaar.models import User
 
 bearer = HTTPBearer(auto_error=False, description="Access token from /api/auth/login")
+
+# Built once: a statement object memoizes its compiled-cache key, so each request skips
+# building the WHERE clause and hashing it (a measurable share of an authenticated read).
+_USER_BY_ID = sa.select(User).where(User.id == sa.bindparam("user_id"))
 
 
 class RoleRequired(Forbidden):
     code = "ROLE_REQUIRED"
 
 
+class _VerifiedTokens:
+    """Access tokens whose signature and claims were already checked, with their claims.
+
+    Verifying a JWT (base64, JSON, HMAC, claim checks) costs about as much as the database
+    lookup that follows, and a client sends the same token on every call. A token's claims
+    never change, so a hit only re-checks expiry. Revocation is unaffected: bans and
+    `token_version` are read from the user row on every request. Keyed by secret too,
+    because one process may host apps with different secrets (tests).
+    """
+
+    def __init__(self, size: int = 4096) -> None:
+        self.size = size
+        self._entries: dict[tuple[str, str], tuple[float, AccessClaims]] = {}
+
+    def claims(self, settings: Settings, token: str) -> AccessClaims | None:
+        key = (settings.jwt_secret, token)
+        entry = self._entries.get(key)
+        if entry is not None:
+            if entry[0] > time.time():
+                return entry[1]
+            del self._entries[key]
+            return None
+        claims = decode_access_token(settings, token)
+        if claims is not None:
+            if len(self._entries) >= self.size:
+                # Oldest insertion first: dicts keep insertion order.
+                del self._entries[next(iter(self._entries))]
+            self._entries[key] = (claims.expires_at.timestamp(), claims)
+        return claims
+
+
+_verified = _VerifiedTokens()
+
+
 async def _current_user(
     request: Request,
     session: SessionDep,
-    settings: SettingsDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> User | None:
     if credentials is None:
         return None
-    claims = decode_access_token(settings, credentials.credentials)
+    settings: Settings = request.app.state.settings
+    claims = _verified.claims(settings, credentials.credentials)
     if claims is None:
         raise Unauthorized("Invalid or expired access token", code="INVALID_TOKEN")
-    user = (
-        await session.execute(sa.select(User).where(User.id == claims.user_id))
-    ).scalar_one_or_none()
+    # One primary-key read per request, never cached: a ban or a token revocation takes
+    # effect on the very next request, in every process.
+    user = (await session.execute(_USER_BY_ID, {"user_id": claims.user_id})).scalar_one_or_none()
     if user is None or user.token_version != claims.token_version:
         raise Unauthorized("Invalid or expired access token", code="INVALID_TOKEN")
     if user.banned_at is not None:

@@ -2,8 +2,9 @@
 
 Transactions: on PostgreSQL, writers lock rows with `SELECT ... FOR UPDATE`. On SQLite the
 driver's implicit transactions are turned off and we emit BEGIN ourselves: write sessions
-open with `BEGIN IMMEDIATE` (one writer at a time, so a check-then-update cannot race), read
-sessions with a plain deferred `BEGIN`.
+open with `BEGIN IMMEDIATE` (one writer at a time, so a check-then-update cannot race).
+Read sessions (GET/HEAD/OPTIONS requests) use a separate, read-only engine in autocommit:
+see `create_engine`.
 """
 
 from __future__ import annotations
@@ -95,36 +96,73 @@ class Entity(IdMixin, LegacyIdMixin, TimestampMixin):
 __all__ = ["Base", "Entity", "Money", "JSONType", "UTCDateTime", "utcnow"]
 
 
-def create_engine(settings: Settings, *, read_only: bool = False) -> AsyncEngine:
-    """The engine for writes, or (`read_only`) one whose connections run in autocommit.
+# A SQLite pool connection is a thread of aiosqlite's, and SQLite runs one writer at a time:
+# a few connections serve every request (more only add threads fighting for the GIL).
+# Overflow stays small: overflow connections are closed when returned, so a large overflow
+# under steady load means opening connections (a thread, PRAGMAs) again and again.
+SQLITE_READ_POOL = 3
+SQLITE_WRITE_POOL = 3
 
-    Read requests need no transaction: every statement sees committed data, and skipping
-    BEGIN/COMMIT saves round trips (on SQLite each is a hop to aiosqlite's thread). A pool
-    connection is a thread on SQLite, so those pools stay small.
+
+def create_engine(settings: Settings, *, read_only: bool = False) -> AsyncEngine:
+    """The engine for writes, or (`read_only`) the one for GET/HEAD/OPTIONS requests.
+
+    Read connections run in autocommit: no BEGIN/COMMIT/ROLLBACK round trips, one per
+    statement instead of three (on SQLite each is a hop to aiosqlite's thread; on
+    PostgreSQL a socket round trip). Each statement sees the latest committed data, which
+    is what PostgreSQL's READ COMMITTED gives a multi-statement transaction anyway. They are
+    read-only at the database level too (`query_only` / `default_transaction_read_only`),
+    so a read request that tries to write fails loudly instead of writing outside a
+    transaction.
     """
     url = settings.database_url
     if url.startswith("sqlite"):
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         options: dict[str, Any] = {"connect_args": {"timeout": 30}}
         if read_only:
-            options.update(pool_size=1, max_overflow=0, pool_reset_on_return=None)
+            options.update(pool_size=SQLITE_READ_POOL, max_overflow=2, **_AUTOCOMMIT)
         else:
-            options.update(pool_size=2, max_overflow=6)
+            options.update(pool_size=SQLITE_WRITE_POOL, max_overflow=5)
         engine = create_async_engine(url, **options)
         _configure_sqlite(engine, read_only=read_only)
         return engine
-    # asyncpg prepares statements; after five runs PostgreSQL may switch a statement to a
-    # generic plan that ignores the values, which turned full-text search from 8 ms into
-    # 450 ms (bench.marketplace). Planning each execution costs ~0.3 ms and avoids that.
-    pg_options: dict[str, Any] = {
-        "pool_size": 10,
-        "max_overflow": 20,
-        "pool_pre_ping": True,
-        "connect_args": {"server_settings": {"plan_cache_mode": "force_custom_plan"}},
-    }
     if read_only:
-        pg_options.update(isolation_level="AUTOCOMMIT", pool_reset_on_return=None)
-    return create_async_engine(url, **pg_options)
+        engine = create_async_engine(
+            url,
+            pool_size=10,
+            max_overflow=10,
+            connect_args={"server_settings": {"default_transaction_read_only": "on"}},
+            **_AUTOCOMMIT,
+        )
+        _check_connection_on_checkout(engine)
+        return engine
+    return create_async_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+
+
+# Autocommit connections end with nothing to roll back: skip the DBAPI rollback on
+# session close and on pool return (each would be a round trip).
+_AUTOCOMMIT: dict[str, Any] = {
+    "isolation_level": "AUTOCOMMIT",
+    "skip_autocommit_rollback": True,
+    "pool_reset_on_return": None,
+}
+
+
+def _check_connection_on_checkout(engine: AsyncEngine) -> None:
+    """Replace a pooled PostgreSQL connection the server has closed, without a round trip.
+
+    `pool_pre_ping` costs one round trip per request. A restarted server, an idle timeout
+    or a proxy closing the socket all reach asyncpg as a closed connection, which it knows
+    locally (`is_closed()`); the pool then opens a fresh one. A connection dropped without
+    the socket noticing still fails its request once and is replaced (SQLAlchemy
+    invalidates connections on disconnect errors).
+    """
+
+    @event.listens_for(engine.sync_engine, "checkout")
+    def _on_checkout(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+        driver = getattr(dbapi_connection, "driver_connection", None)
+        if driver is not None and driver.is_closed():
+            raise sa.exc.DisconnectionError("connection closed by the server")
 
 
 def _configure_sqlite(engine: AsyncEngine, *, read_only: bool = False) -> None:
@@ -136,6 +174,8 @@ def _configure_sqlite(engine: AsyncEngine, *, read_only: bool = False) -> None:
         cursor.execute("PRAGMA busy_timeout=30000")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
+        if read_only:
+            cursor.execute("PRAGMA query_only=ON")
         cursor.close()
         register_sqlite_functions(dbapi_connection)
 

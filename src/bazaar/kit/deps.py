@@ -25,14 +25,19 @@ async def get_db(request: Request) -> Database:
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
-    """One transaction per request: committed before the response is sent, or rolled back.
+    """The request's unit of work.
 
-    Writes open an immediate transaction on SQLite. Reads (GET/HEAD/OPTIONS) run their
-    statements in autocommit on SQLite (see kit/db.py), so there is nothing to commit.
+    Writes (every method but GET/HEAD/OPTIONS) get one transaction, `BEGIN IMMEDIATE` on
+    SQLite, committed before the response is sent or rolled back. Reads get a session on
+    the read-only autocommit engine (kit/db.py): there is nothing to commit, so it is only
+    closed, which returns the connection without a round trip.
     """
     db: Database = request.app.state.db
-    write = request.method not in READ_METHODS
-    async with db.session(write=write) as session:
+    if request.method in READ_METHODS:
+        async with db.session(write=False) as session:
+            yield session
+        return
+    async with db.session(write=True) as session:
         try:
             yield session
             await session.commit()
