@@ -279,8 +279,18 @@ def bench_bazaar(
     return results, headers, bodies
 
 
+BARE = "bare Starlette"
+FLOOR = "FastAPI, same bytes"
+
+
 def bench_bare(
-    bodies: dict[str, str], headers: dict[str, str], tool: str, connections: int, seconds: float
+    bodies: dict[str, str],
+    headers: dict[str, str],
+    tool: str,
+    connections: int,
+    seconds: float,
+    label: str = BARE,
+    module: str = "bench.bare_app:app",
 ) -> list[Result]:
     with tempfile.TemporaryDirectory(prefix="bazaar-bench-bare-") as tmp:
         workdir = Path(tmp)
@@ -292,7 +302,7 @@ def bench_bare(
             sys.executable,
             "-m",
             "uvicorn",
-            "bench.bare_app:app",
+            module,
             "--host",
             "127.0.0.1",
             "--port",
@@ -303,8 +313,8 @@ def bench_bare(
         ]
         base = f"http://127.0.0.1:{port}"
         with running(command, env, workdir, base + PATHS[0]) as pid:
-            print("bare Starlette: measuring", flush=True)
-            return measure("bare Starlette", base, pid, headers, tool, connections, seconds)
+            print(f"{label}: measuring", flush=True)
+            return measure(label, base, pid, headers, tool, connections, seconds)
 
 
 def machine() -> str:
@@ -325,7 +335,7 @@ def machine() -> str:
 def render(
     results: list[Result], tool: str, connections: int, seconds: float, notes: list[str]
 ) -> str:
-    bare = {r.path: r for r in results if r.target == "bare Starlette"}
+    bare = {r.path: r for r in results if r.target == BARE}
     lines = [
         BEGIN,
         f"Run: `python -m bench.run` on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC — {machine()}.",
@@ -402,6 +412,15 @@ def main(argv: list[str] | None = None) -> None:
     else:
         notes.append("PostgreSQL was not reachable (or skipped): SQLite only.")
     results += bench_bare(bodies, headers, tool, args.connections, args.seconds)
+    results += bench_bare(
+        bodies,
+        headers,
+        tool,
+        args.connections,
+        args.seconds,
+        label=FLOOR,
+        module="bench.fastapi_floor:app",
+    )
     notes.append(
         f"Load average (1 min) {load_before:.2f} before the run and {os.getloadavg()[0]:.2f} "
         "after it: other work on the machine takes cores from the server and from wrk alike."

@@ -65,6 +65,10 @@ class Settings(BaseSettings):
     rate_limit_prefix: str | None = None
 
     max_body_bytes: int = 10 * 1024 * 1024
+    # PostgreSQL connections each API process keeps for reads (GET requests) and writes;
+    # about as many reads as requests are in flight need one (see kit/db.py).
+    db_read_pool_size: int = Field(40, ge=1)
+    db_write_pool_size: int = Field(10, ge=1)
     # When set, GET /metrics requires `Authorization: Bearer <METRICS_TOKEN>`.
     metrics_token: str | None = None
 

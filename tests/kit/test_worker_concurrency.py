@@ -205,7 +205,11 @@ async def test_two_worker_processes_never_run_a_job_twice(
     runs = [line.split() for line in (tmp_path / "runs.log").read_text().splitlines()]
     per_job = Counter(int(n) for _, n in runs)
     assert set(per_job) == set(range(JOBS)) and set(per_job.values()) == {1}
-    assert {int(pid) for pid, _ in runs} == {p.pid for p in procs}  # both took part
+    if db.backend == "postgresql":
+        # Both claimed jobs side by side. Not asserted on SQLite: its busy handler is not
+        # fair, so the process that holds the write lock can keep re-taking it between
+        # jobs and drain the queue alone (correct, just not concurrent).
+        assert {int(pid) for pid, _ in runs} == {p.pid for p in procs}
     assert await statuses(db, "test.multi") == {DONE: JOBS}
     assert len(await effect_counts(db)) == JOBS
 

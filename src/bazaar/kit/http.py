@@ -132,14 +132,15 @@ class BodyLimitMiddleware:
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.too_large = error_body(
+            413, "PAYLOAD_TOO_LARGE", f"Request body exceeds {_size(max_bytes)}"
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        too_large = error_body(
-            413, "PAYLOAD_TOO_LARGE", f"Request body exceeds {_size(self.max_bytes)}"
-        )
+        too_large = self.too_large
         for name, value in scope["headers"]:
             if name == b"content-length":
                 try:

@@ -10,6 +10,7 @@ sorts before any digit. Equality, ranges and ORDER BY therefore stay exact in SQ
 from __future__ import annotations
 
 import decimal
+import sqlite3
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation, localcontext
 from typing import Any
 
@@ -138,7 +139,12 @@ class _SqliteMoneySum:
 
 
 def register_sqlite_functions(dbapi_connection: Any) -> None:
-    """Register `bz_money_sum` on an aiosqlite connection (inside aiosqlite's thread)."""
+    """Register `bz_money_sum` on a SQLite connection: a stdlib one (the inline read
+    engine) or aiosqlite's (inside its thread)."""
+    if isinstance(dbapi_connection, sqlite3.Connection):
+        # typeshed's aggregate protocol expects integers; SQLite passes our text values.
+        dbapi_connection.create_aggregate("bz_money_sum", 1, _SqliteMoneySum)  # type: ignore[arg-type]
+        return
 
     async def _register(conn: Any) -> None:
         await conn._execute(conn._conn.create_aggregate, "bz_money_sum", 1, _SqliteMoneySum)

@@ -29,11 +29,11 @@ from typing import Any
 import structlog
 from fastapi import Request
 from limits import RateLimitItem, parse
-from limits.aio.storage import MemoryStorage, RedisStorage, Storage
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bazaar.config import Settings
 from bazaar.kit.clientip import resolve_client_ip
+from bazaar.kit.counters import Counters, MemoryCounters, RedisCounters
 from bazaar.kit.errors import RateLimited
 from bazaar.kit.http import error_body, send_json
 
@@ -74,21 +74,18 @@ def key_prefix(settings: Settings) -> str:
     return "bazaar-rl"
 
 
-def make_storage(settings: Settings, prefix: str) -> Storage:
+def make_counters(settings: Settings, prefix: str) -> Counters:
     if not settings.redis_uri:
-        return MemoryStorage()
-    options: dict[str, Any] = {"socket_connect_timeout": 0.5, "socket_timeout": 0.5}
-    if settings.redis_password:
-        options["password"] = settings.redis_password
-    return RedisStorage(settings.redis_uri, implementation="redispy", key_prefix=prefix, **options)
+        return MemoryCounters()
+    return RedisCounters(settings.redis_uri, prefix, password=settings.redis_password)
 
 
 class RateLimits:
     """The app's limits and their counter storage (one per app, in app.state.rate_limits)."""
 
-    def __init__(self, settings: Settings, storage: Storage | None = None) -> None:
+    def __init__(self, settings: Settings, counters: Counters | None = None) -> None:
         self.prefix = key_prefix(settings)
-        self.storage = storage or make_storage(settings, self.prefix)
+        self.counters = counters or make_counters(settings, self.prefix)
         self.backend = "redis" if settings.redis_uri else "memory"
         self.hops = settings.trusted_hops
         self.items: dict[str, RateLimitItem] = {
@@ -106,10 +103,7 @@ class RateLimits:
             return Decision(True, item.amount, item.amount)
         key = item.key_for(name, client)
         try:
-            count = await self.storage.incr(key, item.get_expiry())
-            if count <= item.amount:
-                return Decision(True, item.amount, item.amount - count)
-            reset_at = await self.storage.get_expiry(key)
+            count, seconds_left = await self.counters.hit(key, item.get_expiry())
         except Exception as exc:  # noqa: BLE001 - any storage failure means "fail open"
             self._paused_until = time.monotonic() + REDIS_RETRY_AFTER_FAILURE
             log.warning(
@@ -120,14 +114,16 @@ class RateLimits:
                 retry_in_s=REDIS_RETRY_AFTER_FAILURE,
             )
             return Decision(True, item.amount, item.amount)
-        retry_after = max(1, math.ceil(reset_at - time.time()))
-        return Decision(False, item.amount, 0, retry_after)
+        if count <= item.amount:
+            return Decision(True, item.amount, item.amount - count)
+        return Decision(False, item.amount, 0, max(1, math.ceil(seconds_left)))
+
+    async def check(self) -> bool:
+        """Whether the counter storage answers (always, in memory)."""
+        return await self.counters.check()
 
     async def close(self) -> None:
-        if isinstance(self.storage, RedisStorage):
-            connection = getattr(self.storage.bridge, "storage", None)
-            if connection is not None:
-                await connection.aclose()
+        await self.counters.close()
 
 
 def get_rate_limits(app: Any) -> RateLimits:

@@ -11,7 +11,6 @@ import sqlalchemy as sa
 import structlog
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
-from limits.aio.storage import RedisStorage
 
 from bazaar import __version__
 from bazaar.config import Settings
@@ -82,12 +81,12 @@ async def _check_database(db: Database) -> tuple[bool, str | None, datetime | No
 async def _check_redis(request: Request, settings: Settings) -> bool | None:
     if not settings.redis_uri:
         return None
-    storage = get_rate_limits(request.app).storage
-    if not isinstance(storage, RedisStorage):
+    limits = get_rate_limits(request.app)
+    if limits.backend != "redis":
         return None
     try:
         async with asyncio.timeout(CHECK_TIMEOUT):
-            return bool(await storage.check())
+            return await limits.check()
     except Exception:  # noqa: BLE001
         return False
 

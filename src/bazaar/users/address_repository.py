@@ -3,24 +3,28 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bazaar.kit.db import utcnow
 from bazaar.kit.errors import NotFound
+from bazaar.kit.pagination import PagedQuery, PageParams
 from bazaar.kit.repository import find_by_ref
 from bazaar.models import Address
 
+# The user's addresses (`owner`): the default first, then the newest.
+OWNED = PagedQuery(
+    sa.select(Address)
+    .where(Address.user_id == sa.bindparam("owner"))
+    .order_by(Address.is_default.desc(), Address.created_at.desc(), Address.id.desc())
+)
 
-def owned_stmt(user_id: uuid.UUID) -> sa.Select[Any]:
-    """The user's addresses: the default first, then the newest."""
-    return (
-        sa.select(Address)
-        .where(Address.user_id == user_id)
-        .order_by(Address.is_default.desc(), Address.created_at.desc(), Address.id.desc())
-    )
+
+async def list_owned(
+    session: AsyncSession, user_id: uuid.UUID, params: PageParams
+) -> tuple[list[Address], int]:
+    return await OWNED.fetch(session, params, owner=user_id)
 
 
 async def get_owned(session: AsyncSession, user_id: uuid.UUID, ref: str) -> Address:

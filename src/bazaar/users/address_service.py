@@ -6,7 +6,7 @@ import uuid
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bazaar.kit.pagination import PageParams, paginate
+from bazaar.kit.pagination import PageParams
 from bazaar.models import Address, User
 from bazaar.users import address_repository as repo
 from bazaar.users.address_schemas import AddressCreate, AddressUpdate
@@ -30,7 +30,7 @@ _FIELDS = (
 async def list_addresses(
     session: AsyncSession, user: User, params: PageParams
 ) -> tuple[list[Address], int]:
-    return await paginate(session, repo.owned_stmt(user.id), params)
+    return await repo.list_owned(session, user.id, params)
 
 
 async def get_address(session: AsyncSession, user: User, ref: str) -> Address:
