@@ -145,14 +145,24 @@ def create_engine(settings: Settings, *, read_only: bool = False) -> AsyncEngine
             url,
             pool_size=settings.db_read_pool_size,
             max_overflow=10,
-            connect_args={"server_settings": {"default_transaction_read_only": "on"}},
+            connect_args={"server_settings": {**PG_SESSION, "default_transaction_read_only": "on"}},
             **_AUTOCOMMIT,
         )
         _check_connection_on_checkout(engine)
         return engine
     return create_async_engine(
-        url, pool_size=settings.db_write_pool_size, max_overflow=20, pool_pre_ping=True
+        url,
+        pool_size=settings.db_write_pool_size,
+        max_overflow=20,
+        pool_pre_ping=True,
+        connect_args={"server_settings": dict(PG_SESSION)},
     )
+
+
+# asyncpg prepares every statement, and after five executions PostgreSQL may switch to a
+# generic plan that ignores the values: the full-text count then scanned every row
+# (2.7 ms with the index, 160 ms without). Planning each execution costs ~0.1-0.3 ms.
+PG_SESSION = {"plan_cache_mode": "force_custom_plan"}
 
 
 # Autocommit connections end with nothing to roll back: skip the DBAPI rollback on
