@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, FastAPI
+from starlette.routing import Match
+from starlette.types import Scope
 
 ROUTES: list[tuple[str, str]] = [
     # (mount path, module with a `router`)
@@ -21,11 +23,36 @@ ROUTES: list[tuple[str, str]] = [
 ]
 
 
+class MountedRouter(APIRouter):
+    """A router that answers "no match" at once for paths outside its mount path.
+
+    The app tries its routers in order, and each router tries every route it has: a
+    request for the last router's routes ran every regular expression of every router
+    before it (0.13 ms of CPU per request in `bench.breakdown`, growing with each domain).
+    Every route of a router included under `prefix` has a path that is `prefix` or starts
+    with `prefix/`, so any other path cannot match it and is refused by one string check.
+    """
+
+    def __init__(self, prefix: str) -> None:
+        super().__init__()
+        self.mount_prefix = prefix
+        self.mount_prefix_slash = prefix + "/"
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        path: str = scope["path"]
+        root = scope.get("root_path", "")
+        if root and path.startswith(root):
+            path = path[len(root) :]
+        if path != self.mount_prefix and not path.startswith(self.mount_prefix_slash):
+            return Match.NONE, {}
+        return super().matches(scope)
+
+
 def include_routers(app: FastAPI) -> None:
     import importlib
 
     for prefix, module_name in ROUTES:
         module = importlib.import_module(module_name)
-        router: APIRouter = module.router
-        tag = prefix.removeprefix("/api/")
-        app.include_router(router, prefix=prefix, tags=[tag])
+        mounted = MountedRouter(prefix)
+        mounted.include_router(module.router, prefix=prefix)
+        app.include_router(mounted, tags=[prefix.removeprefix("/api/")])
