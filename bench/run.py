@@ -53,6 +53,7 @@ class Result:
     requests: int
     failures: int
     cpu_ms: float  # server CPU time (all threads) per request
+    peak_rss_mb: float  # server's peak resident memory so far (VmHWM)
 
 
 def cpu_seconds(pid: int) -> float:
@@ -62,6 +63,17 @@ def cpu_seconds(pid: int) -> float:
     except OSError:
         return 0.0
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def peak_rss_mb(pid: int) -> float:
+    """Peak resident set size of a process so far, in MiB (Linux /proc; 0 elsewhere)."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
 
 
 def free_port() -> int:
@@ -169,12 +181,14 @@ def measure(
                 requests=raw["requests"],
                 failures=failures,
                 cpu_ms=1000 * cpu_used / max(1, raw["requests"]),
+                peak_rss_mb=peak_rss_mb(pid),
             )
         )
         last = results[-1]
         print(
             f"  {target:<26} {path:<14} {last.rps:9.0f} req/s  p50 {last.p50_ms:6.2f} ms  "
-            f"p99 {last.p99_ms:6.2f} ms  CPU {last.cpu_ms:5.2f} ms/req  failures {failures}",
+            f"p99 {last.p99_ms:6.2f} ms  CPU {last.cpu_ms:5.2f} ms/req  "
+            f"peak RSS {last.peak_rss_mb:5.0f} MiB  failures {failures}",
             flush=True,
         )
     return results
@@ -342,14 +356,15 @@ def render(
         f"Load: {'wrk 1 thread' if tool == 'wrk' else 'bench/loadgen.py (asyncio)'}, "
         f"{connections} keep-alive connections, {seconds:g} s per row after a warm-up.",
         "",
-        "| target | path | req/s | p50 ms | p90 ms | p99 ms | vs bare | CPU ms/req | failed |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| target | path | req/s | p50 ms | p90 ms | p99 ms | vs bare | CPU ms/req "
+        "| peak RSS MiB | failed |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in results:
         ratio = r.rps / bare[r.path].rps if r.path in bare else 0
         lines.append(
             f"| {r.target} | `GET {r.path}` | {r.rps:,.0f} | {r.p50_ms:.2f} | {r.p90_ms:.2f} | "
-            f"{r.p99_ms:.2f} | {ratio:.2f} | {r.cpu_ms:.2f} | {r.failures} |"
+            f"{r.p99_ms:.2f} | {ratio:.2f} | {r.cpu_ms:.2f} | {r.peak_rss_mb:.0f} | {r.failures} |"
         )
     lines += ["", *notes, END]
     return "\n".join(lines)

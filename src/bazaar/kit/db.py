@@ -101,8 +101,10 @@ __all__ = ["Base", "Entity", "Money", "JSONType", "UTCDateTime", "utcnow"]
 # time: a few connections serve every request (more only add threads fighting for the GIL).
 # Overflow stays small: overflow connections are closed when returned, so a large overflow
 # under steady load means opening connections (a thread, PRAGMAs) again and again.
-# Read connections have no thread (kit/sqlite_inline.py); a request holds one while it
-# awaits other work, so there are enough for the requests in flight.
+# Read connections have no thread (kit/sqlite_inline.py). A request keeps its connection
+# until its session's close, which SQLAlchemy runs in a task of its own (shielded from
+# cancellation): one trip around the event loop, so under load every request in flight
+# holds one. A pool smaller than the concurrency means opening connections over and over.
 SQLITE_READ_POOL = 50
 SQLITE_WRITE_POOL = 3
 # PostgreSQL (DB_READ_POOL_SIZE, DB_WRITE_POOL_SIZE): a request holds its read connection
