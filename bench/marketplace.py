@@ -110,6 +110,7 @@ def measure_row(
         requests=raw["requests"],
         failures=sum(raw[k] for k in errors),
         cpu_ms=1000 * cpu_used / max(1, raw["requests"]),
+        peak_rss_mb=run.peak_rss_mb(pid),
     )
     print(
         f"  {label:<16} {scenario:<46} {viewer:<9} {result.rps:6.0f} req/s  "

@@ -21,7 +21,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from bazaar.kit.db import Database, unit_of_work, utcnow
+from bazaar.kit.db import SQLITE_OPTIMIZE, Database, unit_of_work, utcnow
 from bazaar.marketplace.categories.seed import seed_categories
 from bazaar.models import Category, PurchaseRequest, SellerOffer, User
 
@@ -238,10 +238,12 @@ async def seed(db: Database, requests: int, offers: int) -> Seeded:
         await _insert(session, User.__table__, users)
         await _insert(session, PurchaseRequest.__table__, request_rows)
         await _insert(session, SellerOffer.__table__, offer_rows)
-    if db.backend == "postgresql":
-        # Fresh planner statistics, as autovacuum would gather them some time after a load.
-        async with db.engine.begin() as conn:
-            await conn.execute(sa.text("ANALYZE"))
+    # Fresh planner statistics, as PostgreSQL's autovacuum or Bazaar's hourly
+    # `ops.sqlite_optimize` sweep would gather them some time after a load.
+    async with db.engine.begin() as conn:
+        statements = ("ANALYZE",) if db.backend == "postgresql" else SQLITE_OPTIMIZE
+        for statement in statements:
+            await conn.execute(sa.text(statement))
     statuses = Counter(r["status"] for r in request_rows)
     return Seeded(
         requests=len(request_rows),

@@ -75,10 +75,14 @@ def migrate(revision: str = "head") -> None:
     if settings.database_backend == "sqlite":
         # SQLite plans from statistics only ANALYZE gathers; without them it picked the
         # wrong index for filtered listings (bench.marketplace).
+        # The worker repeats this every hour (ops.sqlite_optimize) as the data grows.
         import sqlite3
 
+        from bazaar.kit.db import SQLITE_OPTIMIZE
+
         with sqlite3.connect(settings.data_dir / "bazaar.db") as conn:
-            conn.execute("PRAGMA optimize=0x10002")
+            for statement in SQLITE_OPTIMIZE:
+                conn.execute(statement)
     console.print(f"[green]migrated[/] {settings.database_backend} to {revision}")
 
 
