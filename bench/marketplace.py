@@ -170,7 +170,7 @@ async def check_statements(settings: Settings) -> list[Check]:
     def listen(_conn: Any, _cursor: Any, sql: str, params: Any, *_: Any) -> None:
         captured.append((sql, params))
 
-    engines = {db.engine.sync_engine, db.read_engine.sync_engine}
+    engines = {engine.sync_engine for engine in db.engines}
     checks = [Check(scenario=name) for name, _ in SCENARIOS]
     try:
         async with LifespanManager(app):

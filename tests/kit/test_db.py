@@ -65,6 +65,20 @@ async def test_sqlite_reads_run_on_the_loop_thread_and_writes_do_not(db: Databas
         assert not isinstance(raw.driver_connection, InlineConnection)
 
 
+async def test_scan_sessions_read_off_the_loop_and_refuse_writes(db: Database) -> None:
+    await _add_category(db, "scanned")
+    async with db.session(write=False, scan=True) as scan:
+        slugs = (await scan.execute(sa.select(Category.slug))).scalars().all()
+        raw = await (await scan.connection()).get_raw_connection()
+        with pytest.raises(sa.exc.DBAPIError):
+            await scan.execute(sa.insert(Category).values(slug="nope", name="Nope"))
+    assert "scanned" in slugs
+    if db.backend == "sqlite":
+        assert not isinstance(raw.driver_connection, InlineConnection)  # aiosqlite's thread
+    else:
+        assert db.scan_engine is db.read_engine
+
+
 async def test_sqlite_inline_reads_interleave_with_a_held_write_lock(db: Database) -> None:
     """A read while another session holds the write lock (BEGIN IMMEDIATE) neither waits
     nor blocks the loop: the writer finishes after it."""

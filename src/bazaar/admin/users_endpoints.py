@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from bazaar.auth.dependencies import AdminUser
-from bazaar.kit.deps import SessionDep
+from bazaar.kit.deps import ScanSessionDep, SessionDep
 from bazaar.kit.pagination import Page, Pagination
 from bazaar.kit.schemas import Envelope
 from bazaar.users import admin_service
@@ -19,7 +19,7 @@ router = APIRouter()
 @router.get("", response_model=Envelope[Page[AdminUserOut]])
 async def list_users(
     admin: AdminUser,
-    session: SessionDep,
+    session: ScanSessionDep,
     params: Pagination,
     q: Annotated[
         str | None, Query(max_length=200, description="Text in the email or name (any case)")

@@ -113,6 +113,10 @@ SQLITE_OPTIMIZE = ("PRAGMA analysis_limit=1000", "ANALYZE")
 # holds one. A pool smaller than the concurrency means opening connections over and over.
 SQLITE_READ_POOL = 50
 SQLITE_WRITE_POOL = 3
+# Scan sessions (listings, search) read through aiosqlite threads: SQLite computes while
+# the event loop serves other requests, and on the second core. A thread per connection,
+# so only a few; more only fight for the GIL.
+SQLITE_SCAN_POOL = 4
 # PostgreSQL (DB_READ_POOL_SIZE, DB_WRITE_POOL_SIZE): a request holds its read connection
 # until its endpoint returns, so under load about as many are in use as requests are in
 # flight. Connections beyond the pool ("overflow") are closed when returned: a pool smaller
@@ -124,7 +128,9 @@ SQLITE_WRITE_POOL = 3
 SQLITE_READ_BUSY_MS = 2000
 
 
-def create_engine(settings: Settings, *, read_only: bool = False) -> AsyncEngine:
+def create_engine(
+    settings: Settings, *, read_only: bool = False, scan: bool = False
+) -> AsyncEngine:
     """The engine for writes, or (`read_only`) the one for GET/HEAD/OPTIONS requests.
 
     Read connections run in autocommit: no BEGIN/COMMIT/ROLLBACK round trips, one per
@@ -139,7 +145,9 @@ def create_engine(settings: Settings, *, read_only: bool = False) -> AsyncEngine
     if url.startswith("sqlite"):
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         options: dict[str, Any] = {"connect_args": {"timeout": 30}}
-        if read_only:
+        if read_only and scan:
+            options.update(pool_size=SQLITE_SCAN_POOL, max_overflow=4, **_AUTOCOMMIT)
+        elif read_only:
             url = url.replace("sqlite+aiosqlite:", f"sqlite+{sqlite_inline.DRIVER}:", 1)
             options = {"connect_args": {"timeout": SQLITE_READ_BUSY_MS / 1000}}
             options.update(pool_size=SQLITE_READ_POOL, max_overflow=10, **_AUTOCOMMIT)
@@ -229,22 +237,38 @@ class Database:
     def __init__(self, settings: Settings, engine: AsyncEngine | None = None) -> None:
         self.settings = settings
         self.engine = engine or create_engine(settings)
-        # A given engine serves both kinds of session (its reads use deferred BEGIN).
+        # A given engine serves every kind of session (its reads use deferred BEGIN).
         self.read_engine = create_engine(settings, read_only=True) if engine is None else engine
         self.backend = self.engine.dialect.name
+        # On PostgreSQL the database does the scanning, so scans share the read engine.
+        self.scan_engine = (
+            create_engine(settings, read_only=True, scan=True)
+            if engine is None and self.backend == "sqlite"
+            else self.read_engine
+        )
         writer = self.engine.execution_options(**{WRITE_OPTION: True})
         self._read = async_sessionmaker(self.read_engine, expire_on_commit=False, autoflush=False)
+        self._scan = async_sessionmaker(self.scan_engine, expire_on_commit=False, autoflush=False)
         self._write = async_sessionmaker(writer, expire_on_commit=False, autoflush=False)
 
-    def session(self, write: bool = True) -> AsyncSession:
+    def session(self, write: bool = True, scan: bool = False) -> AsyncSession:
         """A write session (a transaction; BEGIN IMMEDIATE on SQLite) or a read session
-        (autocommit: each statement sees the latest committed data)."""
-        return (self._write if write else self._read)()
+        (autocommit: each statement sees the latest committed data). `scan`: a read
+        session for statements that may go through many rows (listings, search); on
+        SQLite they run on a thread instead of the event loop (kit/sqlite_inline.py)."""
+        if write:
+            return self._write()
+        return (self._scan if scan else self._read)()
+
+    @property
+    def engines(self) -> list[AsyncEngine]:
+        """Every distinct engine: write, read and (on SQLite) scan."""
+        unique = {id(e): e for e in (self.engine, self.read_engine, self.scan_engine)}
+        return list(unique.values())
 
     async def dispose(self) -> None:
-        await self.engine.dispose()
-        if self.read_engine is not self.engine:
-            await self.read_engine.dispose()
+        for engine in self.engines:
+            await engine.dispose()
 
 
 async def unit_of_work(db: Database, write: bool = True) -> AsyncIterator[AsyncSession]:

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query
 import bazaar.marketplace.jobs  # noqa: F401  (registers the marketplace timers)
 from bazaar.auth.dependencies import AdminUser, BuyerUser, CurrentUser, OptionalUser
 from bazaar.kit.db import utcnow
-from bazaar.kit.deps import DatabaseDep, SessionDep, SettingsDep
+from bazaar.kit.deps import DatabaseDep, ScanSessionDep, SessionDep, SettingsDep
 from bazaar.kit.errors import Unauthorized, ValidationFailed
 from bazaar.kit.money import to_decimal
 from bazaar.kit.pagination import Page, Pagination
@@ -49,7 +49,7 @@ def _money_param(name: str, value: str | None) -> Decimal | None:
 @router.get("", response_model=Envelope[Page[RequestSummary]])
 @router.get("/", include_in_schema=False, response_model=Envelope[Page[RequestSummary]])
 async def list_requests(
-    session: SessionDep,
+    session: ScanSessionDep,
     db: DatabaseDep,
     viewer: OptionalUser,
     params: Pagination,
