@@ -5,13 +5,14 @@ from __future__ import annotations
 import uuid
 from collections.abc import Collection
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bazaar.kit.db import UTCDateTime
 from bazaar.kit.pagination import PageParams, paginate
 from bazaar.kit.repository import find_by_ref
 from bazaar.marketplace.requests import state
@@ -181,6 +182,15 @@ class Filters:
     sort: str = "newest"
 
 
+# "No deadline or a deadline ahead", as one comparison. Written as `expires_at IS NULL OR
+# expires_at > now`, SQLite with planner statistics searched the status/expiry index twice
+# (MULTI-INDEX OR) and sorted every open request: 8.8 ms for a filtered page instead of
+# 0.2 ms walking that index in order and stopping at the page's last row.
+_UNEXPIRED = sa.func.coalesce(
+    PR.expires_at, sa.literal(datetime.max.replace(tzinfo=UTC), UTCDateTime())
+)
+
+
 def _visible_in_list(viewer: User | None, filters: Filters, now: datetime) -> list[Any]:
     """The public list is open, unexpired requests; `mine` is all of the viewer's own;
     admins may list other non-draft statuses with `status`."""
@@ -191,7 +201,7 @@ def _visible_in_list(viewer: User | None, filters: Filters, now: datetime) -> li
         return where
     status = filters.status or state.OPEN
     if status == state.OPEN:
-        return [PR.status == state.OPEN, sa.or_(PR.expires_at.is_(None), PR.expires_at > now)]
+        return [PR.status == state.OPEN, now < _UNEXPIRED]
     if status != state.DRAFT and viewer is not None and viewer.has_role("admin"):
         return [PR.status == status]
     return [sa.false()]
