@@ -36,6 +36,7 @@ from bazaar.config import Settings
 from bazaar.kit.db import Database
 from bazaar.kit.deps import SessionDep
 from bazaar.kit.migrations import upgrade
+from bench.common import add_server_options, pg_execute, replace_block
 
 ROOT = Path(__file__).resolve().parents[1]
 BEGIN, END = "<!-- breakdown:begin -->", "<!-- breakdown:end -->"
@@ -161,16 +162,6 @@ async def breakdown(label: str, settings: Settings, n: int, rounds: int) -> list
     return rows
 
 
-async def _pg(admin_url: str, sql: str) -> None:
-    import asyncpg
-
-    conn = await asyncpg.connect(admin_url, timeout=3)
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
-
-
 async def main_async(args: argparse.Namespace) -> dict[str, list[tuple[str, float]]]:
     columns: dict[str, list[tuple[str, float]]] = {}
     with tempfile.TemporaryDirectory(prefix="bazaar-breakdown-") as tmp:
@@ -179,19 +170,19 @@ async def main_async(args: argparse.Namespace) -> dict[str, list[tuple[str, floa
     if args.skip_postgresql:
         return columns
     try:
-        await _pg(args.pg_admin_url, "SELECT 1")
+        await pg_execute(args.pg_admin_url, "SELECT 1")
     except Exception:  # noqa: BLE001
         print("PostgreSQL not reachable: skipped")
         return columns
     name = f"bazaar_breakdown_{secrets.token_hex(4)}"
-    await _pg(args.pg_admin_url, f'CREATE DATABASE "{name}"')
+    await pg_execute(args.pg_admin_url, f'CREATE DATABASE "{name}"')
     try:
         with tempfile.TemporaryDirectory(prefix="bazaar-breakdown-") as tmp:
             pg_url = args.pg_admin_url.rsplit("/", 1)[0] + "/" + name
             settings = bazaar_settings(Path(tmp), pg_url, args.redis_url or None)
             columns["PostgreSQL+Redis"] = await breakdown("PG+Redis", settings, args.n, args.rounds)
     finally:
-        await _pg(args.pg_admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await pg_execute(args.pg_admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     return columns
 
 
@@ -218,23 +209,12 @@ def main() -> None:
     parser.add_argument("-n", type=int, default=500, help="requests per round")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--skip-postgresql", action="store_true")
-    parser.add_argument(
-        "--pg-admin-url",
-        default=os.environ.get(
-            "BENCH_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
-        ),
-    )
-    parser.add_argument(
-        "--redis-url", default=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/15")
-    )
+    add_server_options(parser)
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "performance.md")
     args = parser.parse_args()
     columns = asyncio.run(main_async(args))
     block = render(columns, args.n, args.rounds)
-    if args.out.exists() and BEGIN in args.out.read_text():
-        text = args.out.read_text()
-        start, end = text.index(BEGIN), text.index(END) + len(END)
-        args.out.write_text(text[:start] + block + text[end:])
+    if replace_block(args.out, BEGIN, END, block):
         print(f"written to {args.out}")
     else:
         print(block)

@@ -38,6 +38,7 @@ from bazaar.config import Settings
 from bazaar.kit.db import Database
 from bench import run
 from bench.breakdown import bazaar_settings
+from bench.common import add_server_options, pg_execute, replace_block
 from bench.seed_marketplace import Seeded, seed
 
 LISTING = "/api/marketplace/requests"
@@ -330,11 +331,8 @@ def _timing(check: Check, kind: str) -> str:
 
 def write_section(out: Path, block: str) -> None:
     """Replace only our block; the file is re-read here, so others' edits are kept."""
-    text = out.read_text()
-    if BEGIN in text and END in text:
-        start, end = text.index(BEGIN), text.index(END) + len(END)
-        out.write_text(text[:start] + block + text[end:])
-    else:
+    if not replace_block(out, BEGIN, END, block):
+        text = out.read_text() if out.exists() else "# Performance\n"
         out.write_text(text.rstrip("\n") + f"\n\n{HEADING}\n\n{block}\n")
 
 
@@ -364,15 +362,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--plans", type=Path, default=Path(tempfile.gettempdir()) / "bazaar-marketplace-plans.txt"
     )
-    parser.add_argument(
-        "--pg-admin-url",
-        default=os.environ.get(
-            "BENCH_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
-        ),
-    )
-    parser.add_argument(
-        "--redis-url", default=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/15")
-    )
+    add_server_options(parser)
     args = parser.parse_args(argv)
     # bench/loadgen.py sends the path without its query string: only wrk can load these.
     if not shutil.which("wrk"):
@@ -381,7 +371,7 @@ def main(argv: list[str] | None = None) -> None:
     backends = [bench_backend("SQLite", {}, None, args)] if args.backend != "postgresql" else []
     if args.backend != "sqlite" and run.pg_available(args.pg_admin_url):
         name = f"bazaar_bench_{secrets.token_hex(5)}"
-        asyncio.run(run._pg(args.pg_admin_url, f'CREATE DATABASE "{name}"'))
+        asyncio.run(pg_execute(args.pg_admin_url, f'CREATE DATABASE "{name}"'))
         try:
             pg_url = args.pg_admin_url.rsplit("/", 1)[0] + "/" + name
             extra = {"PG_URL": pg_url}
@@ -392,7 +382,7 @@ def main(argv: list[str] | None = None) -> None:
             backends.append(bench_backend(label, extra, pg_url, args))
         finally:
             drop = f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'
-            asyncio.run(run._pg(args.pg_admin_url, drop))
+            asyncio.run(pg_execute(args.pg_admin_url, drop))
     block = render(backends, args, (load_before, os.getloadavg()[0]))
     write_plans(backends, args.plans)
     write_section(args.out, block)

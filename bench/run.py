@@ -34,6 +34,7 @@ from pathlib import Path
 import httpx
 
 from bench import loadgen
+from bench.common import add_server_options, pg_execute, replace_block
 
 ROOT = Path(__file__).resolve().parents[1]
 REPORT_LUA = Path(__file__).with_name("report.lua")
@@ -247,19 +248,9 @@ def base_env(workdir: Path) -> dict[str, str]:
     return env
 
 
-async def _pg(admin_url: str, sql: str) -> None:
-    import asyncpg
-
-    conn = await asyncpg.connect(admin_url, timeout=3)
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
-
-
 def pg_available(admin_url: str) -> bool:
     try:
-        asyncio.run(_pg(admin_url, "SELECT 1"))
+        asyncio.run(pg_execute(admin_url, "SELECT 1"))
     except Exception:  # noqa: BLE001 - any failure means "skip PostgreSQL"
         return False
     return True
@@ -371,11 +362,7 @@ def render(
 
 
 def write_report(out: Path, block: str) -> None:
-    if out.exists() and BEGIN in out.read_text():
-        text = out.read_text()
-        start, end = text.index(BEGIN), text.index(END) + len(END)
-        out.write_text(text[:start] + block + text[end:])
-    else:
+    if not replace_block(out, BEGIN, END, block):
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(f"# Performance\n\n{block}\n")
 
@@ -389,15 +376,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--tool", choices=("auto", "wrk", "python"), default="auto")
     parser.add_argument("--skip-postgresql", action="store_true")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "performance.md")
-    parser.add_argument(
-        "--pg-admin-url",
-        default=os.environ.get(
-            "BENCH_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
-        ),
-    )
-    parser.add_argument(
-        "--redis-url", default=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/15")
-    )
+    add_server_options(parser)
     args = parser.parse_args(argv)
     tool = args.tool if args.tool != "auto" else ("wrk" if shutil.which("wrk") else "python")
     if tool == "wrk" and not shutil.which("wrk"):
@@ -413,7 +392,7 @@ def main(argv: list[str] | None = None) -> None:
     results += sqlite_results
     if not args.skip_postgresql and pg_available(args.pg_admin_url):
         name = f"bazaar_bench_{secrets.token_hex(5)}"
-        asyncio.run(_pg(args.pg_admin_url, f'CREATE DATABASE "{name}"'))
+        asyncio.run(pg_execute(args.pg_admin_url, f'CREATE DATABASE "{name}"'))
         try:
             extra = {"PG_URL": args.pg_admin_url.rsplit("/", 1)[0] + "/" + name}
             label = "Bazaar (PostgreSQL)"
@@ -423,7 +402,9 @@ def main(argv: list[str] | None = None) -> None:
             pg_results, _, _ = bench_bazaar(label, extra, tool, args.connections, args.seconds)
             results += pg_results
         finally:
-            asyncio.run(_pg(args.pg_admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            asyncio.run(
+                pg_execute(args.pg_admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            )
     else:
         notes.append("PostgreSQL was not reachable (or skipped): SQLite only.")
     results += bench_bare(bodies, headers, tool, args.connections, args.seconds)
