@@ -123,6 +123,8 @@ SQLITE_SCAN_POOL = 4
 # than the usual concurrency opens and closes a connection (TCP, TLS negotiation, a server
 # process) per request. The benchmark at 50 concurrent clients spent a sixth of its CPU
 # doing that with a pool of 10.
+# How long a connection waits for SQLite's lock before "database is locked".
+SQLITE_BUSY_MS = 30_000
 # A reader in WAL mode is almost never busy (WAL recovery, a writer in exclusive mode);
 # when it is, an inline reader waits on the loop thread, so not for long.
 SQLITE_READ_BUSY_MS = 2000
@@ -131,7 +133,10 @@ SQLITE_READ_BUSY_MS = 2000
 def create_engine(
     settings: Settings, *, read_only: bool = False, scan: bool = False
 ) -> AsyncEngine:
-    """The engine for writes, or (`read_only`) the one for GET/HEAD/OPTIONS requests.
+    """The engine for writes, or (`read_only`) the one for GET/HEAD/OPTIONS requests, or
+    (`read_only` and `scan`) the one for reads that may go through many rows; on
+    PostgreSQL the last two are alike, on SQLite short reads run inline (see
+    `SQLITE_READ_POOL`) and scans on aiosqlite's threads.
 
     Read connections run in autocommit: no BEGIN/COMMIT/ROLLBACK round trips, one per
     statement instead of three (on SQLite each is a hop to aiosqlite's thread; on
@@ -144,17 +149,18 @@ def create_engine(
     url = settings.database_url
     if url.startswith("sqlite"):
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-        options: dict[str, Any] = {"connect_args": {"timeout": 30}}
-        if read_only and scan:
-            options.update(pool_size=SQLITE_SCAN_POOL, max_overflow=4, **_AUTOCOMMIT)
-        elif read_only:
+        inline = read_only and not scan
+        busy_ms = SQLITE_READ_BUSY_MS if inline else SQLITE_BUSY_MS
+        options: dict[str, Any] = {"connect_args": {"timeout": busy_ms / 1000}}
+        if inline:
             url = url.replace("sqlite+aiosqlite:", f"sqlite+{sqlite_inline.DRIVER}:", 1)
-            options = {"connect_args": {"timeout": SQLITE_READ_BUSY_MS / 1000}}
             options.update(pool_size=SQLITE_READ_POOL, max_overflow=10, **_AUTOCOMMIT)
+        elif read_only:
+            options.update(pool_size=SQLITE_SCAN_POOL, max_overflow=4, **_AUTOCOMMIT)
         else:
             options.update(pool_size=SQLITE_WRITE_POOL, max_overflow=5)
         engine = create_async_engine(url, **options)
-        _configure_sqlite(engine, read_only=read_only)
+        _configure_sqlite(engine, read_only=read_only, busy_ms=busy_ms)
         return engine
     if read_only:
         engine = create_async_engine(
@@ -207,13 +213,12 @@ def _check_connection_on_checkout(engine: AsyncEngine) -> None:
             raise sa.exc.DisconnectionError("connection closed by the server")
 
 
-def _configure_sqlite(engine: AsyncEngine, *, read_only: bool = False) -> None:
+def _configure_sqlite(engine: AsyncEngine, *, read_only: bool, busy_ms: int) -> None:
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
-        busy_ms = SQLITE_READ_BUSY_MS if read_only else 30000
         cursor.execute(f"PRAGMA busy_timeout={busy_ms}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
