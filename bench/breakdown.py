@@ -34,7 +34,7 @@ from fastapi import FastAPI
 
 from bazaar.config import Settings
 from bazaar.kit.db import Database
-from bazaar.kit.deps import SessionDep
+from bazaar.kit.deps import InlineReadSession
 from bazaar.kit.migrations import upgrade
 from bench.common import add_server_options, pg_execute, replace_block
 
@@ -117,7 +117,7 @@ async def breakdown(label: str, settings: Settings, n: int, rounds: int) -> list
     async def static() -> dict[str, Any]:
         return BODY
 
-    async def unit_of_work(session: SessionDep) -> dict[str, Any]:
+    async def unit_of_work(session: InlineReadSession) -> dict[str, Any]:
         await session.execute(sa.text("SELECT 1"))
         return BODY
 

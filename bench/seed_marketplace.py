@@ -21,7 +21,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from bazaar.kit.db import SQLITE_OPTIMIZE, Database, unit_of_work, utcnow
+from bazaar.kit.db import SQLITE_OPTIMIZE, Database, utcnow
 from bazaar.marketplace.categories.seed import seed_categories
 from bazaar.models import Category, PurchaseRequest, SellerOffer, User
 
@@ -211,7 +211,7 @@ async def seed(db: Database, requests: int, offers: int) -> Seeded:
     seller_ids = [u["id"] for u in users[buyers:]]
     states = ["open", *OTHER_STATES]
     weights = [100 - sum(OTHER_STATES.values()), *OTHER_STATES.values()]
-    async for session in unit_of_work(db):
+    async with db.transaction() as session:
         await seed_categories(session)
         categories = list((await session.execute(sa.select(Category))).scalars())
         # Leaves and broad parents alike; a few requests have no category.

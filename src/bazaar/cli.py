@@ -89,7 +89,7 @@ def migrate(revision: str = "head") -> None:
 @app.command()
 def seed() -> None:
     """Insert development data (users per role, categories); safe to run twice."""
-    from bazaar.kit.db import Database, unit_of_work
+    from bazaar.kit.db import Database
     from bazaar.seed import seed_all
 
     settings = get_settings()
@@ -97,10 +97,7 @@ def seed() -> None:
     async def main() -> dict[str, int]:
         db = Database(settings)
         try:
-            created: dict[str, int] = {}
-            async for session in unit_of_work(db):
-                created = await seed_all(session, settings)
-            return created
+            return await seed_all(db, settings)
         finally:
             await db.dispose()
 
@@ -115,7 +112,7 @@ def create_admin(
     name: Annotated[str, typer.Option(help="Display name")] = "Administrator",
 ) -> None:
     """Create an admin account, or grant the admin role to an existing one."""
-    from bazaar.kit.db import Database, unit_of_work
+    from bazaar.kit.db import Database
     from bazaar.kit.errors import AppError
     from bazaar.users.service import ensure_admin
 
@@ -124,10 +121,7 @@ def create_admin(
     async def main() -> str:
         db = Database(settings)
         try:
-            outcome = ""
-            async for session in unit_of_work(db):
-                outcome = await ensure_admin(session, settings, email, password, name)
-            return outcome
+            return await ensure_admin(db, settings, email, password, name)
         finally:
             await db.dispose()
 

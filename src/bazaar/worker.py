@@ -143,14 +143,14 @@ class Worker:
                 set_={"seen_at": now, "started_at": self.started_at},
             )
         )
-        async with self.db.session(write=True) as session:
+        async with self.db.session() as session:
             await session.execute(stmt)
             await session.commit()
 
     async def _forget_heartbeat(self) -> None:
         # A clean stop removes the row, so /health tells "stopped" from "died".
         with contextlib.suppress(Exception):
-            async with self.db.session(write=True) as session:
+            async with self.db.session() as session:
                 await session.execute(
                     sa.delete(WorkerHeartbeat).where(WorkerHeartbeat.worker_id == self.name)
                 )
@@ -210,7 +210,7 @@ class Worker:
         )
         lease = now + timedelta(seconds=self.settings.job_lease_seconds)
         claimed: list[uuid.UUID] = []
-        async with self.db.session(write=True) as session:
+        async with self.db.session() as session:
             for job in (await session.execute(stmt)).scalars():
                 if job.status == jobs.RUNNING and job.attempts >= self._limit(job):
                     # Its worker died on the last allowed try: do not crash another one.
@@ -228,7 +228,7 @@ class Worker:
 
     async def _release(self, job_ids: list[uuid.UUID]) -> None:
         """Hand back claimed jobs we will not run (shutting down), without using a try."""
-        async with self.db.session(write=True) as session:
+        async with self.db.session() as session:
             await session.execute(
                 sa.update(Job)
                 .where(Job.id.in_(job_ids), Job.locked_by == self.token)
@@ -253,7 +253,7 @@ class Worker:
         bound = structlog.contextvars.bound_contextvars(job_id=str(job_id), worker=self.name)
         with bound:
             try:
-                async with self.db.session(write=True) as session:
+                async with self.db.session() as session:
                     session.info.update(settings=self.settings, job_id=job_id)
                     job = await self._own(session, job_id)
                     if job is None:
@@ -275,7 +275,7 @@ class Worker:
 
     async def _record_failure(self, job_id: uuid.UUID, exc: Exception, now: datetime) -> None:
         error = "".join(traceback.format_exception(exc))[-4000:]
-        async with self.db.session(write=True) as session:
+        async with self.db.session() as session:
             job = await self._own(session, job_id)
             if job is None:
                 log.warning("job_lease_lost", error=repr(exc))
@@ -336,7 +336,7 @@ class Worker:
             .with_for_update(skip_locked=True)
         )
         lease = now + timedelta(seconds=self.settings.job_lease_seconds)
-        async with self.db.session(write=True) as session:
+        async with self.db.session() as session:
             await session.execute(create)
             rows = list((await session.execute(due)).scalars())
             for row in rows:
@@ -357,7 +357,7 @@ class Worker:
         sweep = jobs.SWEEPS[name]
         with structlog.contextvars.bound_contextvars(sweep=name, worker=self.name):
             try:
-                async with self.db.session(write=True) as session:
+                async with self.db.session() as session:
                     session.info["settings"] = self.settings
                     row = await self._own_sweep(session, name)
                     if row is None:
@@ -378,7 +378,7 @@ class Worker:
 
     async def _record_sweep_failure(self, sweep: jobs.Sweep, exc: Exception, now: datetime) -> None:
         try:
-            async with self.db.session(write=True) as session:
+            async with self.db.session() as session:
                 row = await self._own_sweep(session, sweep.name)
                 if row is None:
                     return

@@ -178,7 +178,7 @@ async def test_ban_kills_tokens_and_unban_restores_access(
     assert denied.status_code in (401, 403)
     assert denied.json()["success"] is False
     assert (await client.get(f"/api/user/{seller.id}/public")).status_code == 404
-    async with db.session(write=False) as session:
+    async with db.session(False) as session:
         revoked = (
             (
                 await session.execute(
@@ -215,7 +215,7 @@ async def test_fresh_token_works_after_unban(
     await client.post(
         f"/api/admin/users/{buyer.id}/ban", headers=admin.headers, json={"reason": "spam"}
     )
-    async with db.session(write=False) as session:
+    async with db.session(False) as session:
         version = (
             await session.execute(sa.select(User.token_version).where(User.id == buyer.id))
         ).scalar_one()

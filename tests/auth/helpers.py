@@ -35,7 +35,7 @@ def bearer(token: str) -> dict[str, str]:
 
 
 async def user_row(db: Database, email: str) -> User:
-    async with db.session(write=False) as session:
+    async with db.session(False) as session:
         stmt = sa.select(User).where(User.email == email.lower())
         return (await session.execute(stmt)).scalar_one()
 
@@ -47,12 +47,12 @@ async def update_user(db: Database, email: str, **values: Any) -> None:
 
 
 async def count_users(db: Database) -> int:
-    async with db.session(write=False) as session:
+    async with db.session(False) as session:
         return int((await session.execute(sa.select(sa.func.count(User.id)))).scalar_one())
 
 
 async def email_jobs(db: Database, to: str | None = None) -> list[Job]:
-    async with db.session(write=False) as session:
+    async with db.session(False) as session:
         jobs = (await session.execute(sa.select(Job).where(Job.kind == "email.send"))).scalars()
         return [j for j in jobs if to is None or j.payload.get("to") == to]
 

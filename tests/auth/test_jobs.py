@@ -46,7 +46,7 @@ async def test_cleanup_deletes_tokens_expired_over_a_day_ago(
 
     await Worker(db, settings, name="test", kinds=(), sweeps={"auth.token_cleanup"}).run_once()
 
-    async with db.session(write=False) as session:
+    async with db.session(False) as session:
         refresh = set((await session.execute(sa.select(RefreshToken.token_hash))).scalars())
         emailed = set((await session.execute(sa.select(UserToken.token_hash))).scalars())
     assert {h[:8].rstrip("0") for h in refresh} == {"r-recent", "r-live"}

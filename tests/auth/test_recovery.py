@@ -94,7 +94,7 @@ async def test_reset_email_arrives_and_its_token_resets_the_password(
     assert "Rita &lt;b&gt;Reset&lt;/b&gt;" in mail.html
     assert "Rita <b>Reset</b>" in mail.text
     # The database holds only a digest of the emailed token.
-    async with db.session(write=False) as session:
+    async with db.session(False) as session:
         hashes = (await session.execute(sa.select(UserToken.token_hash))).scalars().all()
     assert sha256_hex(token) in hashes and token not in hashes
 

@@ -29,7 +29,7 @@ async def test_refresh_rotates_the_token(client: httpx.AsyncClient, db: Database
     assert second["user"]["id"] == first["user"]["id"]
     me = await client.get("/api/auth/me", headers=bearer(second["accessToken"]))
     assert me.status_code == 200
-    async with db.session(write=False) as session:
+    async with db.session(False) as session:
         rows = {r.token_hash: r for r in (await session.execute(sa.select(RefreshToken))).scalars()}
     old, new = rows[sha256_hex(first["refreshToken"])], rows[sha256_hex(second["refreshToken"])]
     assert old.rotated_at is not None and old.revoked_at is None

@@ -17,7 +17,7 @@ from pydantic import Field
 
 from bazaar.config import Settings
 from bazaar.kit.db import Database
-from bazaar.kit.deps import SessionDep
+from bazaar.kit.deps import ReadSession
 from bazaar.kit.schemas import Input
 from tests.ops.helpers import client_for, served, settings_like, started
 
@@ -33,7 +33,7 @@ async def _create_widget(widget: Widget) -> dict[str, Any]:
     return {"success": True, "data": widget.model_dump(by_alias=True)}
 
 
-async def _broken(session: SessionDep) -> None:
+async def _broken(session: ReadSession) -> None:
     # A bug that reaches the database: the driver's message quotes the SQL.
     await session.execute(sa.text("SELECT secret_column FROM table_that_does_not_exist"))
 

@@ -13,11 +13,10 @@ import sqlalchemy as sa
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
-from bazaar.auth.dependencies import OptionalUser
+from bazaar.auth.dependencies import Idem, OptionalUser
 from bazaar.kit.db import Database
-from bazaar.kit.deps import SessionDep
+from bazaar.kit.deps import WriteSession
 from bazaar.kit.errors import Conflict
-from bazaar.kit.idempotency import Idem
 from bazaar.kit.jobs import enqueue
 from bazaar.kit.schemas import Input, ok
 from tests.fixtures.users import Account, MakeUser
@@ -44,7 +43,7 @@ class Route:
 def route(app: FastAPI) -> Route:
     state = Route()
 
-    async def pay(body: PayIn, session: SessionDep, user: OptionalUser, idem: Idem) -> Any:
+    async def pay(body: PayIn, session: WriteSession, user: OptionalUser, idem: Idem) -> Any:
         if idem.replay:
             return idem.replay
         state.runs += 1
@@ -59,7 +58,7 @@ def route(app: FastAPI) -> Route:
         data = ok({"payoutId": str(job.id), "amount": str(body.amount), "run": state.runs})
         return await idem.save(session, data, 201)
 
-    async def forgetful(body: PayIn, session: SessionDep, idem: Idem) -> JSONResponse:
+    async def forgetful(body: PayIn, session: WriteSession, idem: Idem) -> JSONResponse:
         await enqueue(session, EFFECT, {"amount": str(body.amount)})
         return JSONResponse(ok({}), status_code=201)
 
@@ -70,7 +69,7 @@ def route(app: FastAPI) -> Route:
 
 
 async def payouts(db: Database) -> int:
-    async with db.session(write=False) as session:
+    async with db.session(False) as session:
         stmt = sa.select(sa.func.count()).where(sa.text("kind = :k")).select_from(sa.table("jobs"))
         return int((await session.execute(stmt, {"k": EFFECT})).scalar_one())
 

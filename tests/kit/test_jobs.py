@@ -15,7 +15,7 @@ from bazaar.models import Job
 
 
 async def all_jobs(db: Database) -> list[Job]:
-    async with db.session(write=False) as session:
+    async with db.session(False) as session:
         return list((await session.execute(sa.select(Job).order_by(Job.created_at))).scalars())
 
 

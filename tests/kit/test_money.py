@@ -69,7 +69,7 @@ async def _seed_payments(db: Database, amounts: list[Decimal]) -> uuid.UUID:
 
 async def test_money_round_trips_exactly(db: Database) -> None:
     await _seed_payments(db, EIGHTEEN)
-    async with db.session(write=False) as s:
+    async with db.session(False) as s:
         stored = (await s.execute(sa.select(Payment.amount))).scalars().all()
     assert sorted(stored) == sorted(EIGHTEEN)
 
@@ -79,7 +79,7 @@ async def test_money_sum_is_exact(db: Database) -> None:
         Decimal("12345678901234567.000000000000000009")
     ]
     await _seed_payments(db, amounts)
-    async with db.session(write=False) as s:
+    async with db.session(False) as s:
         total = (await s.execute(sa.select(money_sum(Payment.amount)))).scalar_one()
     assert total == sum(amounts, Decimal(0))
     assert total == Decimal("12345678901234568.000000000000000019")
@@ -87,7 +87,7 @@ async def test_money_sum_is_exact(db: Database) -> None:
 
 async def test_money_compares_and_orders_exactly_in_sql(db: Database) -> None:
     await _seed_payments(db, EIGHTEEN)
-    async with db.session(write=False) as s:
+    async with db.session(False) as s:
         above = (
             (
                 await s.execute(

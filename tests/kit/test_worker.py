@@ -46,14 +46,14 @@ async def add_job(db: Database, kind: str, payload: dict[str, Any], **kw: Any) -
 
 
 async def get_job(db: Database, job: Job) -> Job:
-    async with db.session(write=False) as session:
+    async with db.session(False) as session:
         found = await session.get(Job, job.id)
         assert found is not None
         return found
 
 
 async def effects(db: Database) -> list[dict[str, Any]]:
-    async with db.session(write=False) as session:
+    async with db.session(False) as session:
         rows = await session.execute(sa.select(Job.payload).where(Job.kind == "test.effect"))
         return [r[0] for r in rows]
 
@@ -188,7 +188,7 @@ async def test_periodic_sweep_runs_once_per_interval(db: Database, settings: Set
     assert sorted(results) == [0, 1]
     assert seen == [t0, t0 + timedelta(minutes=5), t0 + timedelta(minutes=10)]
     assert len(await effects(db)) == 3
-    async with db.session(write=False) as session:
+    async with db.session(False) as session:
         row = await session.get(PeriodicTask, "test.tick")
     assert row is not None
     assert row.last_run_at == t0 + timedelta(minutes=10)
@@ -213,7 +213,7 @@ async def test_failing_sweep_is_recorded_retried_and_does_not_stop_jobs(
     t0 = utcnow()
     assert await w.run_once(t0) == 2
     assert await effects(db) == [{"job": "ran"}]
-    async with db.session(write=False) as session:
+    async with db.session(False) as session:
         row = await session.get(PeriodicTask, "test.broken-sweep")
     assert row is not None
     assert row.last_error is not None and "upstream down" in row.last_error
@@ -240,14 +240,14 @@ async def test_run_forever_processes_jobs_beats_and_stops_promptly(
         await asyncio.wait_for(done.wait(), timeout=5)
         await asyncio.sleep(0.2)  # now idle in its 30 s poll sleep
     finally:
-        async with db.session(write=False) as session:
+        async with db.session(False) as session:
             beat = await session.get(WorkerHeartbeat, "looper")
         started = time.monotonic()
         w.stop()
         await asyncio.wait_for(task, timeout=5)
     assert time.monotonic() - started < 2  # did not sit out the 30 s poll interval
     assert beat is not None and beat.seen_at >= w.started_at
-    async with db.session(write=False) as session:
+    async with db.session(False) as session:
         assert await session.get(WorkerHeartbeat, "looper") is None  # clean stop
 
 
@@ -269,7 +269,7 @@ async def test_the_app_runs_an_in_process_worker_in_development(
     async with LifespanManager(app):
         await add_job(db, "test.dev", {})
         await asyncio.wait_for(ran.wait(), timeout=10)
-        async with db.session(write=False) as session:
+        async with db.session(False) as session:
             assert await session.get(WorkerHeartbeat, "in-process") is not None
 
 

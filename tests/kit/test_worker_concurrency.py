@@ -141,13 +141,13 @@ async def add_jobs(db: Database, kind: str, count: int) -> None:
 
 
 async def statuses(db: Database, kind: str) -> Counter[str]:
-    async with db.session(write=False) as session:
+    async with db.session(False) as session:
         rows = await session.execute(sa.select(Job.status).where(Job.kind == kind))
         return Counter(r[0] for r in rows)
 
 
 async def effect_counts(db: Database) -> Counter[int]:
-    async with db.session(write=False) as session:
+    async with db.session(False) as session:
         rows = await session.execute(sa.select(Job.payload).where(Job.kind == "test.effect"))
         return Counter(r[0]["n"] for r in rows)
 
@@ -223,7 +223,7 @@ async def test_job_of_a_killed_worker_is_taken_over_after_its_lease(
     proc = spawn(tmp_path, settings, "block", lease=2)
     try:
         await wait_for_file(tmp_path / "started", proc)
-        async with db.session(write=False) as session:
+        async with db.session(False) as session:
             held = await session.get(Job, job.id)
         assert held is not None and held.status == RUNNING
         assert held.locked_by is not None and held.locked_by.startswith(f"block-{proc.pid}")
@@ -246,7 +246,7 @@ async def test_job_of_a_killed_worker_is_taken_over_after_its_lease(
         assert await rescuer.run_once() == 0  # the lease is respected while it lasts
     await asyncio.sleep((held.locked_until - utcnow()).total_seconds() + 0.1)
     assert await rescuer.run_once() == 1
-    async with db.session(write=False) as session:
+    async with db.session(False) as session:
         done = await session.get(Job, job.id)
     assert done is not None
     assert (done.status, done.attempts, done.locked_by) == (DONE, 2, None)
@@ -263,7 +263,7 @@ async def test_sigterm_finishes_the_current_job_then_exits(
     proc = spawn(tmp_path, settings, "graceful")
     try:
         await wait_for_file(tmp_path / "started-0", proc)
-        async with db.session(write=False) as session:
+        async with db.session(False) as session:
             beats = (await session.execute(sa.select(WorkerHeartbeat.worker_id))).scalars().all()
         assert f"graceful-{proc.pid}" in beats  # /health can see it
         proc.send_signal(signal.SIGTERM)
@@ -273,7 +273,7 @@ async def test_sigterm_finishes_the_current_job_then_exits(
         if proc.poll() is None:
             proc.kill()
     assert await effect_counts(db) == {0: 1}  # the job in hand was completed
-    async with db.session(write=False) as session:
+    async with db.session(False) as session:
         rows = (await session.execute(sa.select(Job).where(Job.kind == "test.slow"))).scalars()
         by_n = {job.payload["n"]: job for job in rows}
         beats = (await session.execute(sa.select(WorkerHeartbeat.worker_id))).scalars().all()

@@ -52,7 +52,7 @@ async def test_concurrent_accepts_of_different_offers(
         assert (await get_offer(db, loser["id"])).status == "superseded"
         [payment] = await payments_of(db, request["id"])
         assert payment.offer_id == uuid.UUID(winner["id"])
-        async with db.session(write=False) as session:
+        async with db.session(False) as session:
             moves = (
                 await session.execute(
                     sa.select(sa.func.count())
@@ -65,6 +65,6 @@ async def test_concurrent_accepts_of_different_offers(
             ).scalar_one()
         assert moves == 1
 
-    async with db.session(write=False) as session:
+    async with db.session(False) as session:
         total = (await session.execute(sa.select(sa.func.count()).select_from(Payment))).scalar()
     assert total == ROUNDS

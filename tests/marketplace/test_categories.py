@@ -330,7 +330,7 @@ async def test_service_helpers_for_other_domains(db: Database, make_category: Ma
     laptops = await make_category("Laptops", parent=electronics)
     await make_category("Fashion")
 
-    async with db.session(write=False) as session:
+    async with db.session(False) as session:
         everything = await descendant_ids(session, electronics.id)
         leaf = await descendant_ids(session, android.id)
         missing = await descendant_ids(session, uuid.uuid4())

@@ -72,23 +72,23 @@ async def accepted_deal(
 
 
 async def get_request(db: Database, request_id: str | uuid.UUID) -> PurchaseRequest:
-    async with db.session(write=False) as session:
+    async with db.session(False) as session:
         return await session.get_one(PurchaseRequest, uuid.UUID(str(request_id)))
 
 
 async def get_offer(db: Database, offer_id: str | uuid.UUID) -> SellerOffer:
-    async with db.session(write=False) as session:
+    async with db.session(False) as session:
         return await session.get_one(SellerOffer, uuid.UUID(str(offer_id)))
 
 
 async def payments_of(db: Database, request_id: str | uuid.UUID) -> list[Payment]:
-    async with db.session(write=False) as session:
+    async with db.session(False) as session:
         stmt = sa.select(Payment).where(Payment.request_id == uuid.UUID(str(request_id)))
         return list((await session.execute(stmt)).scalars())
 
 
 async def history_of(db: Database, request_id: str | uuid.UUID) -> list[RequestHistory]:
-    async with db.session(write=False) as session:
+    async with db.session(False) as session:
         stmt = (
             sa.select(RequestHistory)
             .where(RequestHistory.request_id == uuid.UUID(str(request_id)))
@@ -99,7 +99,7 @@ async def history_of(db: Database, request_id: str | uuid.UUID) -> list[RequestH
 
 async def notifications(db: Database) -> list[tuple[str, str, dict[str, Any]]]:
     """Queued notifications as (user id, type, data), oldest first."""
-    async with db.session(write=False) as session:
+    async with db.session(False) as session:
         stmt = (
             sa.select(Job.payload)
             .where(Job.kind == "notification.deliver")

@@ -101,7 +101,7 @@ async def test_buyer_and_seller_each_review_the_other_once(
     assert data["canReview"] is False
 
     # The reviewed party is told about it.
-    async with db.session(write=False) as session:
+    async with db.session(False) as session:
         jobs = (await session.execute(sa.select(Job))).scalars().all()
     notified = {(j.payload["userId"], j.payload["type"]) for j in jobs}
     assert (str(seller.id), "review.received") in notified
@@ -120,7 +120,7 @@ async def test_two_simultaneous_reviews_store_only_one(
     assert all(
         r.json()["error"]["code"] == "ALREADY_REVIEWED" for r in results if r.status_code == 409
     )
-    async with db.session(write=False) as session:
+    async with db.session(False) as session:
         count = (await session.execute(sa.select(sa.func.count()).select_from(Review))).scalar()
     assert count == 1
 
@@ -243,7 +243,7 @@ async def test_public_list_of_reviews_about_a_user(
 async def test_rating_summary_and_completed_deals(
     client: httpx.AsyncClient, db: Database, seller: Account, make_user: MakeUser
 ) -> None:
-    async with db.session(write=False) as session:
+    async with db.session(False) as session:
         assert await rating_summary(session, seller.id) == {"average": None, "count": 0}
         assert await completed_deals(session, seller.id) == 0
 
@@ -256,7 +256,7 @@ async def test_rating_summary_and_completed_deals(
     await make_deal(db, buyer.id, seller.id, status="funded")
     await make_deal(db, buyer.id, (await make_user(["seller"])).id)
 
-    async with db.session(write=False) as session:
+    async with db.session(False) as session:
         assert await rating_summary(session, seller.id) == {"average": "4.12", "count": 8}
         assert await rating_summary(session, seller.id, author_role="seller") == {
             "average": None,
@@ -267,7 +267,7 @@ async def test_rating_summary_and_completed_deals(
 
     deal = await make_deal(db, buyer.id, seller.id)
     assert (await post_review(client, buyer, deal, 5)).status_code == 201
-    async with db.session(write=False) as session:
+    async with db.session(False) as session:
         # 38 / 9 = 4.2222...
         assert await rating_summary(session, seller.id) == {"average": "4.22", "count": 9}
 
@@ -323,7 +323,7 @@ async def test_reviews_after_a_deal_driven_through_the_state_machine(
 
     assert (await post_review(client, buyer, request_id, 5, "Lovely mug")).status_code == 201
     assert (await post_review(client, seller, request_id, 4)).status_code == 201
-    async with db.session(write=False) as session:
+    async with db.session(False) as session:
         assert await rating_summary(session, seller.id) == {"average": "5.00", "count": 1}
         assert await rating_summary(session, buyer.id) == {"average": "4.00", "count": 1}
         assert await completed_deals(session, seller.id) == 1

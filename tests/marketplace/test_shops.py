@@ -66,7 +66,7 @@ async def test_creating_a_shop_makes_the_user_a_seller(
     profile = await client.get("/api/user/profile", headers=buyer.headers)
     assert profile.status_code == 200
     assert sorted(profile.json()["data"]["roles"]) == ["buyer", "seller"]
-    async with db.session(write=False) as session:
+    async with db.session(False) as session:
         user = await session.get_one(User, buyer.id)
         assert user.roles == ["buyer", "seller"]
 
@@ -80,7 +80,7 @@ async def test_one_shop_per_user(client: httpx.AsyncClient, db: Database, seller
     res = await create(client, seller, name="Second shop")
     assert error(res)[:2] == (409, "SHOP_EXISTS")
 
-    async with db.session(write=False) as session:
+    async with db.session(False) as session:
         count = (await session.execute(sa.select(sa.func.count()).select_from(Shop))).scalar()
         user = await session.get_one(User, seller.id)
     assert count == 1
@@ -95,7 +95,7 @@ async def test_concurrent_creates_leave_one_shop(
     codes = sorted(r.status_code for r in results)
     assert codes == [201, 409, 409, 409]
     assert {r.json()["error"]["code"] for r in results if r.status_code == 409} == {"SHOP_EXISTS"}
-    async with db.session(write=False) as session:
+    async with db.session(False) as session:
         shops = (await session.execute(sa.select(Shop))).scalars().all()
     assert len(shops) == 1
 
@@ -308,7 +308,7 @@ async def test_bad_create_input_is_a_400_envelope(
     res = await client.post(URL, json=body, headers=buyer.headers)
     assert res.status_code == 400
     assert res.json()["success"] is False
-    async with db.session(write=False) as session:
+    async with db.session(False) as session:
         user = await session.get_one(User, buyer.id)
     assert user.roles == ["buyer"]  # no shop, no role
 
@@ -319,5 +319,5 @@ async def test_make_shop_fixture_grants_seller(
     shop = await make_shop(buyer, payout_wallets={"base": CHECKSUMMED.lower()})
     assert shop.payout_wallets == {"8453": CHECKSUMMED}
     assert "seller" in buyer.roles
-    async with db.session(write=False) as session:
+    async with db.session(False) as session:
         assert "seller" in (await session.get_one(User, buyer.id)).roles

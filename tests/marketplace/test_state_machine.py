@@ -78,18 +78,18 @@ async def attempt(
 
 
 async def history(db: Database, request_id: uuid.UUID) -> list[RequestHistory]:
-    async with db.session(write=False) as session:
+    async with db.session(False) as session:
         stmt = sa.select(RequestHistory).where(RequestHistory.request_id == request_id)
         return list((await session.execute(stmt)).scalars())
 
 
 async def status_of(db: Database, request_id: uuid.UUID) -> str:
-    async with db.session(write=False) as session:
+    async with db.session(False) as session:
         return (await session.get_one(PurchaseRequest, request_id)).status
 
 
 async def queued(db: Database, kind: str) -> list[dict[str, object]]:
-    async with db.session(write=False) as session:
+    async with db.session(False) as session:
         stmt = sa.select(Job.payload).where(Job.kind == kind)
         return list((await session.execute(stmt)).scalars())
 

@@ -168,7 +168,7 @@ async def test_delete_removes_an_unused_template_and_deactivates_an_ordered_one(
     assert r.json()["data"] == {"id": ordered["id"], "result": "deactivated"}
     kept = await client.get(f"{URL}/{ordered['id']}", headers=seller.headers)
     assert kept.json()["data"]["isActive"] is False
-    async with db.session(write=False) as session:
+    async with db.session(False) as session:
         link = await session.scalar(sa.select(PurchaseRequest.template_id))
     assert str(link) == ordered["id"]
 
@@ -243,7 +243,7 @@ async def test_templates_live_in_the_database_as_sent(
 ) -> None:
     await make_shop(seller)
     template = await create_template(client, seller, price="0.000000000000000001")
-    async with db.session(write=False) as session:
+    async with db.session(False) as session:
         row = await session.get_one(RequestTemplate, uuid.UUID(template["id"]))
     assert row.price == Decimal("0.000000000000000001")
     assert template["price"] == "0.000000000000000001"
@@ -253,7 +253,7 @@ async def test_templates_live_in_the_database_as_sent(
 
 
 async def stored_counts(db: Database) -> dict[str, int]:
-    async with db.session(write=False) as session:
+    async with db.session(False) as session:
         counts = {}
         for model in (PurchaseRequest, RequestHistory, SellerOffer, Job):
             total = await session.scalar(sa.select(sa.func.count()).select_from(model))

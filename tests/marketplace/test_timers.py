@@ -147,7 +147,7 @@ async def test_pending_offer_expires_at_its_own_deadline(
 
 
 async def count_rows(db: Database, model: type, *where: sa.ColumnElement[bool]) -> int:
-    async with db.session(write=False) as session:
+    async with db.session(False) as session:
         stmt = sa.select(sa.func.count()).select_from(model).where(*where)
         return int((await session.execute(stmt)).scalar_one())
 

@@ -14,7 +14,7 @@ from bazaar.worker import Worker, load_handlers
 
 
 async def _stat_tables(db: Database) -> set[str]:
-    async with db.session(write=False) as session:
+    async with db.session(False) as session:
         exists = (
             await session.execute(
                 sa.text("SELECT count(*) FROM sqlite_master WHERE name = 'sqlite_stat1'")
@@ -32,7 +32,7 @@ async def test_sqlite_statistics_are_refreshed_by_the_hourly_sweep(
         pytest.skip("PostgreSQL gathers statistics itself (autovacuum)")
     load_handlers()
     rows = [{"id": uuid.uuid4(), "slug": f"c-{i}", "name": f"C {i}"} for i in range(400)]
-    async with db.session(write=True) as session:
+    async with db.session() as session:
         await session.execute(sa.insert(Category), rows)
         await session.commit()
     assert "categories" not in await _stat_tables(db)

@@ -73,7 +73,7 @@ async def test_pending_payment_mirrors_the_offer(db: Database, tmp_path: Path) -
             session, request, offer, now, settings=settings
         )
         await session.commit()
-    async with db.session(write=False) as session:
+    async with db.session(False) as session:
         stored = await session.get_one(Payment, payment.id)
     assert (stored.amount, stored.platform_fee) == (Decimal("250.5"), Decimal("10.02"))
     assert (stored.currency, stored.network, stored.status) == ("USDT", 10, "pending")

@@ -152,7 +152,7 @@ async def test_delivery_follows_the_saved_choice(
         headers=buyer.headers,
         json={"notifications": {"payment.held": {"email": False, "telegram": True}}},
     )
-    async with db.session(write=False) as session:
+    async with db.session(False) as session:
         user = (await session.execute(sa.select(User).where(User.id == buyer.id))).scalar_one()
     assert wants_notification(user, "payment.held", "email") is False
     assert wants_notification(user, "payment.held", "telegram") is True

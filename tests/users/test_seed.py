@@ -17,21 +17,17 @@ from tests.fixtures.users import MakeUser
 
 
 async def _user(db: Database, email: str) -> User:
-    async with db.session(write=False) as session:
+    async with db.session(False) as session:
         return (await session.execute(sa.select(User).where(User.email == email))).scalar_one()
 
 
 async def test_seed_creates_one_verified_user_per_role_once(
     db: Database, settings: Settings, client: httpx.AsyncClient
 ) -> None:
-    async with db.session() as session:
-        assert await seed_users(session, settings) == len(DEV_USERS)
-        await session.commit()
-    async with db.session() as session:
-        assert await seed_users(session, settings) == 0
-        await session.commit()
+    assert await seed_users(db, settings) == len(DEV_USERS)
+    assert await seed_users(db, settings) == 0
 
-    async with db.session(write=False) as session:
+    async with db.session(False) as session:
         users = (await session.execute(sa.select(User))).scalars().all()
     assert sorted(u.roles[0] for u in users) == sorted(d.role for d in DEV_USERS)
     for dev in DEV_USERS:
@@ -50,9 +46,7 @@ async def test_seed_leaves_an_existing_account_alone(
     db: Database, settings: Settings, make_user: MakeUser
 ) -> None:
     await make_user(roles=["buyer"], email="admin@bazaar.local", password="my own secret")
-    async with db.session() as session:
-        assert await seed_users(session, settings) == len(DEV_USERS) - 1
-        await session.commit()
+    assert await seed_users(db, settings) == len(DEV_USERS) - 1
     kept = await _user(db, "admin@bazaar.local")
     assert kept.roles == ["buyer"]
     assert verify_password(settings, "my own secret", kept.password_hash or "")[0]
@@ -61,11 +55,7 @@ async def test_seed_leaves_an_existing_account_alone(
 async def test_ensure_admin_creates_then_promotes(
     db: Database, settings: Settings, make_user: MakeUser
 ) -> None:
-    async with db.session() as session:
-        outcome = await ensure_admin(
-            session, settings, " Root@Example.com ", "long enough pw", "Root"
-        )
-        await session.commit()
+    outcome = await ensure_admin(db, settings, " Root@Example.com ", "long enough pw", "Root")
     assert outcome == "created"
     root = await _user(db, "root@example.com")
     assert root.roles == ["admin"] and root.name == "Root"
@@ -73,11 +63,9 @@ async def test_ensure_admin_creates_then_promotes(
     assert verify_password(settings, "long enough pw", root.password_hash or "")[0]
 
     member = await make_user(roles=["seller"], email="Shop.Owner@example.com")
-    async with db.session() as session:
-        outcome = await ensure_admin(
-            session, settings, "shop.owner@EXAMPLE.com", "a different pw", "Ignored"
-        )
-        await session.commit()
+    outcome = await ensure_admin(
+        db, settings, "shop.owner@EXAMPLE.com", "a different pw", "Ignored"
+    )
     assert outcome == "promoted"
     promoted = await _user(db, "Shop.Owner@example.com")
     assert promoted.roles == ["seller", "admin"]
@@ -85,9 +73,7 @@ async def test_ensure_admin_creates_then_promotes(
     assert verify_password(settings, member.password, promoted.password_hash or "")[0]
     assert promoted.name == "Test User"
 
-    async with db.session() as session:
-        again = await ensure_admin(session, settings, "root@example.com", "long enough pw", "R")
-        await session.commit()
+    again = await ensure_admin(db, settings, "root@example.com", "long enough pw", "R")
     assert again == "unchanged"
 
 
@@ -102,10 +88,8 @@ async def test_ensure_admin_creates_then_promotes(
 async def test_ensure_admin_validates_input(
     db: Database, settings: Settings, email: str, password: str, name: str, path: str
 ) -> None:
-    async with db.session() as session:
-        with pytest.raises(ValidationFailed) as caught:
-            await ensure_admin(session, settings, email, password, name)
-        await session.rollback()
+    with pytest.raises(ValidationFailed) as caught:
+        await ensure_admin(db, settings, email, password, name)
     assert caught.value.details[0]["path"] == path
-    async with db.session(write=False) as session:
+    async with db.session(False) as session:
         assert (await session.execute(sa.select(sa.func.count(User.id)))).scalar_one() == 0

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from bazaar.auth.dependencies import AdminUser
-from bazaar.kit.deps import ScanSessionDep, SessionDep
+from bazaar.kit.deps import ReadSession, WriteSession
 from bazaar.kit.pagination import Page, Pagination
 from bazaar.kit.schemas import Envelope
 from bazaar.users import admin_service
@@ -19,7 +19,7 @@ router = APIRouter()
 @router.get("", response_model=Envelope[Page[AdminUserOut]])
 async def list_users(
     admin: AdminUser,
-    session: ScanSessionDep,
+    session: ReadSession,
     params: Pagination,
     q: Annotated[
         str | None, Query(max_length=200, description="Text in the email or name (any case)")
@@ -36,7 +36,7 @@ async def list_users(
 
 
 @router.get("/{ref}", response_model=Envelope[AdminUserOut])
-async def get_user(ref: str, admin: AdminUser, session: SessionDep) -> Envelope[AdminUserOut]:
+async def get_user(ref: str, admin: AdminUser, session: ReadSession) -> Envelope[AdminUserOut]:
     """One user by UUID or legacy id, with ban and sign-in details."""
     user = await admin_service.get_user(session, ref)
     return Envelope(data=AdminUserOut.of(user))
@@ -44,7 +44,7 @@ async def get_user(ref: str, admin: AdminUser, session: SessionDep) -> Envelope[
 
 @router.put("/{ref}/roles", response_model=Envelope[AdminUserOut])
 async def set_roles(
-    ref: str, body: RolesUpdate, admin: AdminUser, session: SessionDep
+    ref: str, body: RolesUpdate, admin: AdminUser, session: WriteSession
 ) -> Envelope[AdminUserOut]:
     """Replace the user's roles (a non-empty subset of admin, buyer, seller, resolver,
     guard). You cannot remove your own admin role (409 `CANNOT_REMOVE_OWN_ADMIN`)."""
@@ -54,7 +54,7 @@ async def set_roles(
 
 @router.post("/{ref}/ban", response_model=Envelope[AdminUserOut])
 async def ban_user(
-    ref: str, body: BanInput, admin: AdminUser, session: SessionDep
+    ref: str, body: BanInput, admin: AdminUser, session: WriteSession
 ) -> Envelope[AdminUserOut]:
     """Ban a user with a reason. Their access and refresh tokens stop working at once and
     their public profile disappears. You cannot ban yourself (409 `CANNOT_BAN_SELF`);
@@ -64,7 +64,7 @@ async def ban_user(
 
 
 @router.post("/{ref}/unban", response_model=Envelope[AdminUserOut])
-async def unban_user(ref: str, admin: AdminUser, session: SessionDep) -> Envelope[AdminUserOut]:
+async def unban_user(ref: str, admin: AdminUser, session: WriteSession) -> Envelope[AdminUserOut]:
     """Lift a ban (409 `USER_NOT_BANNED` if there is none). The user signs in again."""
     user = await admin_service.unban_user(session, admin, ref)
     return Envelope(data=AdminUserOut.of(user))

@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Annotated, Any
 
 import sqlalchemy as sa
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from bazaar.auth.errors import AccountBanned
 from bazaar.config import Settings
-from bazaar.kit.deps import SessionDep
-from bazaar.kit.errors import Forbidden, Unauthorized
+from bazaar.kit import idempotency
+from bazaar.kit.deps import RequestDbDep, Sessions, WriteSession
+from bazaar.kit.errors import RoleRequired, Unauthorized
 from bazaar.kit.security import AccessClaims, decode_access_token
 from bazaar.models import User
 
@@ -23,10 +23,6 @@ bearer = HTTPBearer(auto_error=False, description="Access token from /api/auth/l
 # Built once: a statement object memoizes its compiled-cache key, so each request skips
 # building the WHERE clause and hashing it (a measurable share of an authenticated read).
 _USER_BY_ID = sa.select(User).where(User.id == sa.bindparam("user_id"))
-
-
-class RoleRequired(Forbidden):
-    code = "ROLE_REQUIRED"
 
 
 class _VerifiedTokens:
@@ -67,7 +63,7 @@ Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
 
 
 async def _authenticate(
-    request: Request, session: AsyncSession, credentials: HTTPAuthorizationCredentials
+    request: Request, rdb: Sessions, credentials: HTTPAuthorizationCredentials
 ) -> User:
     settings: Settings = request.app.state.settings
     claims = _verified.claims(settings, credentials.credentials)
@@ -75,6 +71,9 @@ async def _authenticate(
         raise Unauthorized("Invalid or expired access token", code="INVALID_TOKEN")
     # One primary-key read per request, never cached: a ban or a token revocation takes
     # effect on the very next request, in every process.
+    # Through the request's own session (whatever kind the endpoint declared), so the
+    # request holds one connection, not one for this lookup and another for its work.
+    session = rdb.session()
     user = (await session.execute(_USER_BY_ID, {"user_id": claims.user_id})).scalar_one_or_none()
     if user is None or user.token_version != claims.token_version:
         raise Unauthorized("Invalid or expired access token", code="INVALID_TOKEN")
@@ -86,18 +85,18 @@ async def _authenticate(
 
 # Two flat dependencies rather than one wrapping the other: each level of dependency
 # costs FastAPI a resolution step on every authenticated request.
-async def get_current_user(request: Request, session: SessionDep, credentials: Credentials) -> User:
+async def get_current_user(request: Request, rdb: RequestDbDep, credentials: Credentials) -> User:
     if credentials is None:
         raise Unauthorized()
-    return await _authenticate(request, session, credentials)
+    return await _authenticate(request, rdb, credentials)
 
 
 async def get_optional_user(
-    request: Request, session: SessionDep, credentials: Credentials
+    request: Request, rdb: RequestDbDep, credentials: Credentials
 ) -> User | None:
     if credentials is None:
         return None
-    return await _authenticate(request, session, credentials)
+    return await _authenticate(request, rdb, credentials)
 
 
 CurrentUser = Annotated[User, Depends(get_current_user)]
@@ -110,7 +109,7 @@ def require_role(*roles: str) -> Callable[[User], Coroutine[Any, Any, User]]:
     async def _check(user: CurrentUser) -> User:
         if any(user.has_role(r) for r in roles):
             return user
-        raise RoleRequired(f"This action requires the {' or '.join(roles)} role")
+        raise RoleRequired.any_of(*roles)
 
     return _check
 
@@ -120,3 +119,19 @@ BuyerUser = Annotated[User, Depends(require_role("buyer"))]
 SellerUser = Annotated[User, Depends(require_role("seller"))]
 ResolverUser = Annotated[User, Depends(require_role("resolver", "admin"))]
 GuardUser = Annotated[User, Depends(require_role("guard", "admin"))]
+
+
+async def _idempotency(
+    request: Request,
+    session: WriteSession,
+    user: OptionalUser,
+    key: idempotency.IdempotencyKeyHeader = None,
+) -> AsyncIterator[idempotency.Idempotency]:
+    scope = str(user.id) if user is not None else None
+    idem = await idempotency.claim(request, session, scope, key)
+    yield idem
+    idempotency.check_saved(request, idem)
+
+
+# `Idempotency-Key` for money-moving POSTs, scoped to the caller (kit/idempotency.py).
+Idem = Annotated[idempotency.Idempotency, Depends(_idempotency, scope="function")]

@@ -24,7 +24,7 @@ from bazaar.auth.schemas import (
     RefreshInput,
     RegisterInput,
 )
-from bazaar.kit.deps import SessionDep, SettingsDep
+from bazaar.kit.deps import InlineReads, SettingsDep, Staged, WriteSession
 from bazaar.kit.errors import envelope_error
 from bazaar.kit.ratelimit import limit_auth
 from bazaar.kit.schemas import Envelope
@@ -78,14 +78,14 @@ def _agent(request: Request) -> str | None:
     },
 )
 async def register(
-    body: RegisterInput, request: Request, session: SessionDep, settings: SettingsDep
+    body: RegisterInput, request: Request, sessions: Staged, settings: SettingsDep
 ) -> Envelope[AuthSession]:
     """Create an account and sign it in.
 
     `role` is `buyer` (default) or `seller`. A `referralCode` must belong to an existing
     user. The account gets its own referral code, and a verification link is emailed.
     """
-    result = await service.register(session, settings, body, _agent(request))
+    result = await service.register(sessions, settings, body, _agent(request))
     return _session(result)
 
 
@@ -104,17 +104,14 @@ async def register(
     },
 )
 async def login(
-    body: LoginInput, request: Request, session: SessionDep, settings: SettingsDep
-) -> Any:
+    body: LoginInput, request: Request, sessions: Staged, settings: SettingsDep
+) -> Envelope[AuthSession]:
     """Sign in with email and password.
 
     Returns a short-lived access token (send it as `Authorization: Bearer ...`) and a
     refresh token for `POST /api/auth/refresh`. Emails are case-insensitive.
     """
-    try:
-        result = await service.login(session, settings, body.email, body.password, _agent(request))
-    except RecordedFailure as exc:
-        return _recorded(exc)
+    result = await service.login(sessions, settings, body.email, body.password, _agent(request))
     return _session(result)
 
 
@@ -132,7 +129,7 @@ async def login(
     },
 )
 async def refresh(
-    body: RefreshInput, request: Request, session: SessionDep, settings: SettingsDep
+    body: RefreshInput, request: Request, session: WriteSession, settings: SettingsDep
 ) -> Any:
     """Exchange a refresh token for a new access token and a new refresh token.
 
@@ -146,7 +143,7 @@ async def refresh(
 
 
 @router.post("/logout", response_model=Envelope[LogoutResult])
-async def logout(body: LogoutInput, session: SessionDep) -> Envelope[LogoutResult]:
+async def logout(body: LogoutInput, session: WriteSession) -> Envelope[LogoutResult]:
     """End the session the refresh token belongs to (safe to repeat).
 
     With `allDevices: true` every session of the account ends and all access tokens stop
@@ -156,7 +153,7 @@ async def logout(body: LogoutInput, session: SessionDep) -> Envelope[LogoutResul
     return Envelope(data=LogoutResult())
 
 
-@router.get("/me", response_model=Envelope[AuthUser])
+@router.get("/me", response_model=Envelope[AuthUser], dependencies=[InlineReads])
 async def me(user: CurrentUser) -> Envelope[AuthUser]:
     """The signed-in account."""
     return Envelope(data=AuthUser.of(user))
@@ -173,13 +170,13 @@ async def change_password(
     body: PasswordChangeInput,
     user: CurrentUser,
     request: Request,
-    session: SessionDep,
+    sessions: Staged,
     settings: SettingsDep,
 ) -> Envelope[AuthSession]:
     """Change the password. Every other session is signed out; this response carries new
     tokens for the current one (the old access token stops working)."""
     result = await service.change_password(
-        session, settings, user, body.current_password, body.new_password, _agent(request)
+        sessions, settings, user, body.current_password, body.new_password, _agent(request)
     )
     return _session(result)
 
@@ -191,7 +188,7 @@ async def change_password(
     responses={**_VALIDATION, **_RATE},
 )
 async def forgot_password(
-    body: PasswordForgotInput, session: SessionDep, settings: SettingsDep
+    body: PasswordForgotInput, session: WriteSession, settings: SettingsDep
 ) -> Envelope[Message]:
     """Email a password-reset link (valid for one hour, usable once).
 
@@ -211,13 +208,13 @@ async def forgot_password(
     },
 )
 async def reset_password(
-    body: PasswordResetInput, session: SessionDep, settings: SettingsDep
+    body: PasswordResetInput, sessions: Staged, settings: SettingsDep
 ) -> Envelope[Message]:
     """Set a new password with the token from the reset email, then sign in again.
 
     Every existing session of the account is signed out.
     """
-    await service.reset_password(session, settings, body.token, body.new_password)
+    await service.reset_password(sessions, settings, body.token, body.new_password)
     return Envelope(data=Message(message="Your password has been reset. Sign in again."))
 
 
@@ -227,7 +224,7 @@ async def reset_password(
     responses={409: {"description": "Already verified (`EMAIL_ALREADY_VERIFIED`)"}},
 )
 async def request_email_verification(
-    user: CurrentUser, session: SessionDep, settings: SettingsDep
+    user: CurrentUser, session: WriteSession, settings: SettingsDep
 ) -> Envelope[Message]:
     """Email a new verification link to the signed-in account's address.
 
@@ -242,7 +239,7 @@ async def request_email_verification(
     response_model=Envelope[AuthUser],
     responses={400: {"description": "Used, expired or unknown token (`INVALID_TOKEN`)"}},
 )
-async def verify_email(body: EmailVerifyInput, session: SessionDep) -> Envelope[AuthUser]:
+async def verify_email(body: EmailVerifyInput, session: WriteSession) -> Envelope[AuthUser]:
     """Confirm the email address with the token from the verification email.
 
     No sign-in needed, so the link works on any device.

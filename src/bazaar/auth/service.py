@@ -42,14 +42,16 @@ from bazaar.auth.tokens import (
 )
 from bazaar.config import Settings
 from bazaar.email.service import queue_email
-from bazaar.kit.db import utcnow
-from bazaar.kit.errors import ValidationFailed
+from bazaar.kit.db import Sessions, utcnow
+from bazaar.kit.errors import AppError, ValidationFailed
+from bazaar.kit.locks import assert_no_write_transaction
 from bazaar.kit.security import (
+    PASSWORD_WORK,
     dummy_hash,
-    hash_password,
+    hash_password_async,
     password_hasher,
     sha256_hex,
-    verify_password,
+    verify_password_async,
 )
 from bazaar.models import User
 from bazaar.users.service import new_referral_code
@@ -73,7 +75,7 @@ class SignedIn:
 async def _check_password(
     settings: Settings, password: str, stored: str | None
 ) -> tuple[bool, str | None]:
-    """(valid, replacement hash). Runs in a thread: Argon2 and bcrypt are CPU-bound.
+    """(valid, replacement hash). Runs in a thread, outside any write transaction.
 
     Without a stored hash (unknown email, password-less account) a dummy hash is verified
     instead, so the answer takes as long as for a wrong password and reveals nothing.
@@ -82,10 +84,10 @@ async def _check_password(
         fake = await to_thread.run_sync(
             dummy_hash, settings.argon2_time_cost, settings.argon2_memory_cost
         )
-        await to_thread.run_sync(verify_password, settings, password, fake)
+        await verify_password_async(settings, password, fake)
         return False, None
     try:
-        return await to_thread.run_sync(verify_password, settings, password, stored)
+        return await verify_password_async(settings, password, stored)
     except UnknownHashError:
         log.warning("unknown_password_hash_format")
         return False, None
@@ -95,76 +97,106 @@ async def _check_password(
             log.warning("password_hash_unverifiable")
             return False, None
     try:
+        assert_no_write_transaction(PASSWORD_WORK)
         valid = await to_thread.run_sync(password_hasher(settings).verify, truncated, stored)
     except ValueError:
         log.warning("password_hash_unverifiable")
         return False, None
     # Re-hash the full password so later sign-ins no longer depend on the truncation.
-    return valid, (await _hash(settings, password)) if valid else None
-
-
-async def _hash(settings: Settings, password: str) -> str:
-    return await to_thread.run_sync(hash_password, settings, password)
+    return valid, (await hash_password_async(settings, password)) if valid else None
 
 
 # -- registration and sign-in --------------------------------------------------------------
 
 
 async def register(
-    session: AsyncSession, settings: Settings, data: RegisterInput, user_agent: str | None
+    sessions: Sessions, settings: Settings, data: RegisterInput, user_agent: str | None
 ) -> SignedIn:
-    """Create an account with a referral code of its own, sign it in, email a verification."""
-    if await repository.email_taken(session, data.email):
-        raise EmailTaken()
-    referred_by: uuid.UUID | None = None
-    if data.referral_code:
-        referred_by = await repository.user_id_by_referral_code(session, data.referral_code)
-        if referred_by is None:
-            raise ValidationFailed.on("referralCode", "unknown referral code")
-    user = User(
-        email=data.email,
-        name=data.name,
-        roles=[data.role],
-        password_hash=await _hash(settings, data.password),
-        referral_code=await new_referral_code(session),
-        referred_by_id=referred_by,
-        token_version=0,
-        last_login_at=utcnow(),
-    )
-    session.add(user)
-    try:
-        await session.flush()
-    except IntegrityError as exc:
-        # Another registration with this email committed between our check and insert.
-        raise EmailTaken() from exc
-    await _send_verification(session, settings, user)
-    tokens = await issue_tokens(session, settings, user, user_agent=user_agent)
+    """Create an account with a referral code of its own, sign it in, email a verification.
+
+    The password is hashed first, with no connection held; then one short transaction."""
+    password_hash = await hash_password_async(settings, data.password)
+    async with sessions.transaction() as session:
+        if await repository.email_taken(session, data.email):
+            raise EmailTaken()
+        referred_by: uuid.UUID | None = None
+        if data.referral_code:
+            referred_by = await repository.user_id_by_referral_code(session, data.referral_code)
+            if referred_by is None:
+                raise ValidationFailed.on("referralCode", "unknown referral code")
+        user = User(
+            email=data.email,
+            name=data.name,
+            roles=[data.role],
+            password_hash=password_hash,
+            referral_code=await new_referral_code(session),
+            referred_by_id=referred_by,
+            token_version=0,
+            last_login_at=utcnow(),
+        )
+        session.add(user)
+        try:
+            await session.flush()
+        except IntegrityError as exc:
+            # Another registration with this email committed between our check and insert.
+            raise EmailTaken() from exc
+        await _send_verification(session, settings, user)
+        tokens = await issue_tokens(session, settings, user, user_agent=user_agent)
     return SignedIn(user, tokens)
 
 
 async def login(
-    session: AsyncSession, settings: Settings, email: str, password: str, user_agent: str | None
+    sessions: Sessions, settings: Settings, email: str, password: str, user_agent: str | None
 ) -> SignedIn:
-    """Check the credentials, count failures toward the lockout, issue a session."""
-    user = await repository.user_by_email(session, email, lock=True)
-    if user is None:
-        await _check_password(settings, password, None)
-        raise InvalidCredentials()
+    """Check the credentials, count failures toward the lockout, issue a session.
 
+    Read the account, verify the password with no connection held, then record the outcome
+    in a short transaction that re-reads the account under a lock. A failure is committed
+    before it is raised, so the lockout counts it."""
+    user = await repository.user_by_email(sessions.session(), email)
+    await sessions.release()
     now = utcnow()
-    if user.locked_until is not None and user.locked_until > now:
+    if user is not None and user.locked_until is not None and user.locked_until > now:
         raise AccountLocked.until(user.locked_until)
+    stored = user.password_hash if user is not None else None
+    valid, new_hash = await _check_password(settings, password, stored)
+    if user is None:
+        raise InvalidCredentials()
+    async with sessions.transaction() as session:
+        outcome = await _record_login(
+            session, settings, user.id, stored, valid, new_hash, now, user_agent
+        )
+    if isinstance(outcome, AppError):
+        raise outcome
+    return outcome
 
-    valid, new_hash = await _check_password(settings, password, user.password_hash)
+
+async def _record_login(
+    session: AsyncSession,
+    settings: Settings,
+    user_id: uuid.UUID,
+    checked_hash: str | None,
+    valid: bool,
+    new_hash: str | None,
+    now: datetime,
+    user_agent: str | None,
+) -> SignedIn | AppError:
+    """The outcome of a password check, under the account's lock: a session, or the error
+    to raise once the failure is committed."""
+    user = await repository.user_by_id(session, user_id, lock=True)
+    if user is None:
+        return InvalidCredentials()
+    if user.locked_until is not None and user.locked_until > now:
+        return AccountLocked.until(user.locked_until)
+    if user.password_hash != checked_hash:
+        # The password changed while we were checking: the answer is about an old one.
+        return InvalidCredentials()
     if not valid:
         locked_until = await _record_failure(session, settings, user, now)
-        if locked_until is not None:
-            raise AccountLocked.until(locked_until)
-        raise InvalidCredentials()
-
+        return AccountLocked.until(locked_until) if locked_until else InvalidCredentials()
     # The password is right: only now may the caller learn the account is banned.
     if user.banned_at is not None:
-        raise AccountBanned()
+        return AccountBanned()
     if new_hash is not None:
         user.password_hash = new_hash  # legacy bcrypt (or old Argon2 parameters) upgraded
     user.failed_login_count = 0
@@ -253,22 +285,33 @@ async def _end_all_sessions(session: AsyncSession, user: User, now: datetime) ->
 
 
 async def change_password(
-    session: AsyncSession,
+    sessions: Sessions,
     settings: Settings,
     user: User,
     current: str,
     new: str,
     user_agent: str | None,
 ) -> SignedIn:
-    """Set a new password; every other session ends, this one continues with new tokens."""
-    valid, _ = await _check_password(settings, current, user.password_hash)
+    """Set a new password; every other session ends, this one continues with new tokens.
+
+    Both hashes are computed with no connection held; the change is then recorded under
+    the account's lock, refused if the password changed meanwhile."""
+    await sessions.release()
+    checked = user.password_hash
+    valid, _ = await _check_password(settings, current, checked)
     if not valid:
         raise InvalidCurrentPassword(details=[{"path": "currentPassword", "msg": "is incorrect"}])
-    await repository.user_by_id(session, user.id, lock=True)
-    user.password_hash = await _hash(settings, new)
-    await _end_all_sessions(session, user, utcnow())
-    tokens = await issue_tokens(session, settings, user, user_agent=user_agent)
-    return SignedIn(user, tokens)
+    new_hash = await hash_password_async(settings, new)
+    async with sessions.transaction() as session:
+        locked = await repository.user_by_id(session, user.id, lock=True)
+        if locked is None or locked.password_hash != checked:
+            raise InvalidCurrentPassword(
+                details=[{"path": "currentPassword", "msg": "is incorrect"}]
+            )
+        locked.password_hash = new_hash
+        await _end_all_sessions(session, locked, utcnow())
+        tokens = await issue_tokens(session, settings, locked, user_agent=user_agent)
+    return SignedIn(locked, tokens)
 
 
 async def forgot_password(session: AsyncSession, settings: Settings, email: str) -> None:
@@ -292,25 +335,27 @@ async def forgot_password(session: AsyncSession, settings: Settings, email: str)
     )
 
 
-async def reset_password(
-    session: AsyncSession, settings: Settings, raw_token: str, new: str
-) -> None:
-    """Use a reset token once: new password, every session ended, lockout lifted."""
-    token = await consume_user_token(session, raw_token, PASSWORD_RESET)
-    if token is None:
-        raise InvalidToken()
-    user = await repository.user_by_id(session, token.user_id, lock=True)
-    if user is None or user.banned_at is not None:
-        raise InvalidToken()
-    now = utcnow()
-    user.password_hash = await _hash(settings, new)
-    user.failed_login_count = 0
-    user.failed_login_window_start = None
-    user.locked_until = None
-    # The link arrived in this mailbox, which proves the address as well.
-    if user.email_verified_at is None:
-        user.email_verified_at = now
-    await _end_all_sessions(session, user, now)
+async def reset_password(sessions: Sessions, settings: Settings, raw_token: str, new: str) -> None:
+    """Use a reset token once: new password, every session ended, lockout lifted.
+
+    The new password is hashed before the transaction that spends the token."""
+    new_hash = await hash_password_async(settings, new)
+    async with sessions.transaction() as session:
+        token = await consume_user_token(session, raw_token, PASSWORD_RESET)
+        if token is None:
+            raise InvalidToken()
+        user = await repository.user_by_id(session, token.user_id, lock=True)
+        if user is None or user.banned_at is not None:
+            raise InvalidToken()
+        now = utcnow()
+        user.password_hash = new_hash
+        user.failed_login_count = 0
+        user.failed_login_window_start = None
+        user.locked_until = None
+        # The link arrived in this mailbox, which proves the address as well.
+        if user.email_verified_at is None:
+            user.email_verified_at = now
+        await _end_all_sessions(session, user, now)
 
 
 async def request_verification(session: AsyncSession, settings: Settings, user: User) -> None:

@@ -12,7 +12,7 @@ from bazaar.email.schemas import QueuedEmail, SendEmailInput, TestEmailInput
 from bazaar.email.service import queue_email, queue_message
 from bazaar.email.transport import EmailDisabled, email_enabled
 from bazaar.kit.db import utcnow
-from bazaar.kit.deps import SessionDep, SettingsDep
+from bazaar.kit.deps import SettingsDep, WriteSession
 from bazaar.kit.schemas import Envelope
 
 router = APIRouter()
@@ -29,7 +29,7 @@ _DISABLED: dict[int | str, dict[str, Any]] = {
     responses=_DISABLED,
 )
 async def send_test_email(
-    body: TestEmailInput, admin: AdminUser, session: SessionDep, settings: SettingsDep
+    body: TestEmailInput, admin: AdminUser, session: WriteSession, settings: SettingsDep
 ) -> Envelope[QueuedEmail]:
     """Queue the built-in test email to an address (admin only).
 
@@ -54,7 +54,7 @@ async def send_test_email(
     responses=_DISABLED,
 )
 async def send_email(
-    body: SendEmailInput, admin: AdminUser, session: SessionDep, settings: SettingsDep
+    body: SendEmailInput, admin: AdminUser, session: WriteSession, settings: SettingsDep
 ) -> Envelope[QueuedEmail]:
     """Queue a message with your own subject and a text and/or HTML body (admin only)."""
     if not email_enabled(settings):

@@ -3,20 +3,24 @@
 Transactions: on PostgreSQL, writers lock rows with `SELECT ... FOR UPDATE`. On SQLite the
 driver's implicit transactions are turned off and we emit BEGIN ourselves: write sessions
 open with `BEGIN IMMEDIATE` (one writer at a time, so a check-then-update cannot race).
-Read sessions (GET/HEAD/OPTIONS requests) use a separate, read-only engine in autocommit:
-see `create_engine`.
+Read sessions use a separate, read-only engine in autocommit (see `create_engine`). Which
+kind a request gets is declared by its endpoint (kit/deps.py), not by its HTTP method.
 """
 
 from __future__ import annotations
 
+import contextlib
+import enum
+import os
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -28,6 +32,7 @@ from sqlalchemy.types import TypeDecorator
 
 from bazaar.config import Settings
 from bazaar.kit import sqlite_inline
+from bazaar.kit.locks import WRITE_TRANSACTIONS, track_write_transactions
 from bazaar.kit.money import Money, register_sqlite_functions
 
 WRITE_OPTION = "bazaar_write"
@@ -103,82 +108,105 @@ __all__ = ["Base", "Entity", "Money", "JSONType", "UTCDateTime", "utcnow"]
 # connection it does nothing.)
 SQLITE_OPTIMIZE = ("PRAGMA analysis_limit=1000", "ANALYZE")
 
-# A SQLite write connection is a thread of aiosqlite's, and SQLite runs one writer at a
+# SQLite write connections are threads of aiosqlite's, and SQLite runs one writer at a
 # time: a few connections serve every request (more only add threads fighting for the GIL).
-# Overflow stays small: overflow connections are closed when returned, so a large overflow
-# under steady load means opening connections (a thread, PRAGMAs) again and again.
-# Read connections have no thread (kit/sqlite_inline.py). A request keeps its connection
-# until its session's close, which SQLAlchemy runs in a task of its own (shielded from
-# cancellation): one trip around the event loop, so under load every request in flight
-# holds one. A pool smaller than the concurrency means opening connections over and over.
-SQLITE_READ_POOL = 50
+# Overflow stays small: overflow connections are closed when returned.
 SQLITE_WRITE_POOL = 3
-# Scan sessions (listings, search) read through aiosqlite threads: SQLite computes while
-# the event loop serves other requests, and on the second core. A thread per connection,
-# so only a few; more only fight for the GIL.
-SQLITE_SCAN_POOL = 4
-# PostgreSQL (DB_READ_POOL_SIZE, DB_WRITE_POOL_SIZE): a request holds its read connection
-# until its endpoint returns, so under load about as many are in use as requests are in
-# flight. Connections beyond the pool ("overflow") are closed when returned: a pool smaller
-# than the usual concurrency opens and closes a connection (TCP, TLS negotiation, a server
-# process) per request. The benchmark at 50 concurrent clients spent a sixth of its CPU
-# doing that with a pool of 10.
+# Reads go through aiosqlite threads too by default: SQLite computes while the event loop
+# serves other requests, and on the second core. A thread per connection, so only a few.
+SQLITE_READ_POOL = 4
+# Inline reads (kit/sqlite_inline.py) have no thread: an explicit opt-in for a few hot,
+# short, indexed reads (InlineReadSession in kit/deps.py), measured in docs/performance.md.
+SQLITE_INLINE_POOL = 50
 # How long a connection waits for SQLite's lock before "database is locked".
 SQLITE_BUSY_MS = 30_000
 # A reader in WAL mode is almost never busy (WAL recovery, a writer in exclusive mode);
 # when it is, an inline reader waits on the loop thread, so not for long.
-SQLITE_READ_BUSY_MS = 2000
+SQLITE_INLINE_BUSY_MS = 2000
+# PostgreSQL (DB_READ_POOL_SIZE, DB_WRITE_POOL_SIZE): fixed pools, no overflow. A request
+# holds one connection, so a process serves as many requests at once as its pools hold and
+# queues the rest for a free connection (POOL_TIMEOUT seconds at most); opening and closing
+# overflow connections under steady load cost more than the wait. The defaults (10 + 6)
+# let 4 API processes and 2 workers share a server with max_connections=100.
+PG_POOL_TIMEOUT = 30
 
 
-def create_engine(
-    settings: Settings, *, read_only: bool = False, scan: bool = False
-) -> AsyncEngine:
-    """The engine for writes, or (`read_only`) the one for GET/HEAD/OPTIONS requests, or
-    (`read_only` and `scan`) the one for reads that may go through many rows; on
-    PostgreSQL the last two are alike, on SQLite short reads run inline (see
-    `SQLITE_READ_POOL`) and scans on aiosqlite's threads.
+class SessionKind(enum.StrEnum):
+    """What a session may do. READ and INLINE are read-only autocommit; WRITE is one
+    transaction (`BEGIN IMMEDIATE` on SQLite)."""
 
-    Read connections run in autocommit: no BEGIN/COMMIT/ROLLBACK round trips, one per
-    statement instead of three (on SQLite each is a hop to aiosqlite's thread; on
-    PostgreSQL a socket round trip). Each statement sees the latest committed data, which
-    is what PostgreSQL's READ COMMITTED gives a multi-statement transaction anyway. They are
+    READ = "read"
+    INLINE = "inline"  # SQLite: on the event loop thread; PostgreSQL: same as READ
+    WRITE = "write"
+
+
+def create_engine(settings: Settings, kind: SessionKind = SessionKind.WRITE) -> AsyncEngine:
+    """The engine for one kind of session.
+
+    Read engines run in autocommit: no BEGIN/COMMIT/ROLLBACK round trips, one per statement
+    instead of three. Each statement sees the latest committed data, which is what
+    PostgreSQL's READ COMMITTED gives a multi-statement transaction anyway. They are
     read-only at the database level too (`query_only` / `default_transaction_read_only`),
-    so a read request that tries to write fails loudly instead of writing outside a
+    so a read session that tries to write fails loudly instead of writing outside a
     transaction.
     """
     url = settings.database_url
     if url.startswith("sqlite"):
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-        inline = read_only and not scan
-        busy_ms = SQLITE_READ_BUSY_MS if inline else SQLITE_BUSY_MS
-        options: dict[str, Any] = {"connect_args": {"timeout": busy_ms / 1000}}
-        if inline:
-            url = url.replace("sqlite+aiosqlite:", f"sqlite+{sqlite_inline.DRIVER}:", 1)
-            options.update(pool_size=SQLITE_READ_POOL, max_overflow=10, **_AUTOCOMMIT)
-        elif read_only:
-            options.update(pool_size=SQLITE_SCAN_POOL, max_overflow=4, **_AUTOCOMMIT)
-        else:
-            options.update(pool_size=SQLITE_WRITE_POOL, max_overflow=5)
-        engine = create_async_engine(url, **options)
-        _configure_sqlite(engine, read_only=read_only, busy_ms=busy_ms)
-        return engine
-    if read_only:
-        engine = create_async_engine(
+        return _sqlite_engine(settings, url, kind)
+    url, ssl = pg_url_and_ssl(url)
+    server_settings = {**PG_SESSION, "application_name": f"bazaar-{os.getpid()}-{kind}"}
+    common: dict[str, Any] = {"max_overflow": 0, "pool_timeout": PG_POOL_TIMEOUT}
+    if kind is SessionKind.WRITE:
+        return create_async_engine(
             url,
-            pool_size=settings.db_read_pool_size,
-            max_overflow=10,
-            connect_args={"server_settings": {**PG_SESSION, "default_transaction_read_only": "on"}},
-            **_AUTOCOMMIT,
+            pool_size=settings.db_write_pool_size,
+            pool_pre_ping=True,
+            connect_args={"server_settings": server_settings, "ssl": ssl},
+            **common,
         )
-        _check_connection_on_checkout(engine)
-        return engine
-    return create_async_engine(
+    server_settings["default_transaction_read_only"] = "on"
+    engine = create_async_engine(
         url,
-        pool_size=settings.db_write_pool_size,
-        max_overflow=20,
-        pool_pre_ping=True,
-        connect_args={"server_settings": dict(PG_SESSION)},
+        pool_size=settings.db_read_pool_size,
+        connect_args={"server_settings": server_settings, "ssl": ssl},
+        **common,
+        **_AUTOCOMMIT,
     )
+    _check_connection_on_checkout(engine)
+    return engine
+
+
+def pg_url_and_ssl(url: str) -> tuple[str, Any]:
+    """The URL without `sslmode`/`ssl`, and what to pass asyncpg as `ssl`.
+
+    asyncpg's own default is `prefer`: try TLS first, on every new connection, even on a
+    local socket. Bazaar asks for TLS only when PG_URL does (`?sslmode=require`, as libpq
+    spells it, or `?ssl=...`)."""
+    parsed = make_url(url)
+    query = dict(parsed.query)
+    mode = query.pop("sslmode", None) or query.pop("ssl", None)
+    if isinstance(mode, tuple):
+        mode = mode[-1]
+    clean = parsed.set(query=query).render_as_string(hide_password=False)
+    if mode is None or mode in ("disable", "false", "0"):
+        return clean, False
+    return clean, mode
+
+
+def _sqlite_engine(settings: Settings, url: str, kind: SessionKind) -> AsyncEngine:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    busy_ms = SQLITE_INLINE_BUSY_MS if kind is SessionKind.INLINE else SQLITE_BUSY_MS
+    options: dict[str, Any] = {"connect_args": {"timeout": busy_ms / 1000}}
+    if kind is SessionKind.INLINE:
+        url = url.replace("sqlite+aiosqlite:", f"sqlite+{sqlite_inline.DRIVER}:", 1)
+        options.update(pool_size=SQLITE_INLINE_POOL, max_overflow=10, **_AUTOCOMMIT)
+    elif kind is SessionKind.READ:
+        options.update(pool_size=SQLITE_READ_POOL, max_overflow=4, **_AUTOCOMMIT)
+    else:
+        options.update(pool_size=SQLITE_WRITE_POOL, max_overflow=5)
+    engine = create_async_engine(url, **options)
+    _configure_sqlite(engine, read_only=kind is not SessionKind.WRITE, busy_ms=busy_ms)
+    return engine
 
 
 # asyncpg prepares every statement, and after five executions PostgreSQL may switch to a
@@ -237,38 +265,61 @@ def _configure_sqlite(engine: AsyncEngine, *, read_only: bool, busy_ms: int) -> 
 
 
 class Database:
-    """Owns the engine and hands out read and write sessions."""
+    """Owns the engines and hands out sessions of each kind."""
 
     def __init__(self, settings: Settings, engine: AsyncEngine | None = None) -> None:
         self.settings = settings
-        self.engine = engine or create_engine(settings)
-        # A given engine serves every kind of session (its reads use deferred BEGIN).
-        self.read_engine = create_engine(settings, read_only=True) if engine is None else engine
+        self.engine = engine or create_engine(settings, SessionKind.WRITE)
         self.backend = self.engine.dialect.name
-        # On PostgreSQL the database does the scanning, so scans share the read engine.
-        self.scan_engine = (
-            create_engine(settings, read_only=True, scan=True)
+        # A given engine serves every kind of session (its reads use deferred BEGIN).
+        self.read_engine = create_engine(settings, SessionKind.READ) if engine is None else engine
+        # On PostgreSQL inline reads are plain reads: the database does the work.
+        self.inline_engine = (
+            create_engine(settings, SessionKind.INLINE)
             if engine is None and self.backend == "sqlite"
             else self.read_engine
         )
+        track_write_transactions(self.engine)
+        WRITE_TRANSACTIONS.strict = not settings.is_production
         writer = self.engine.execution_options(**{WRITE_OPTION: True})
-        self._read = async_sessionmaker(self.read_engine, expire_on_commit=False, autoflush=False)
-        self._scan = async_sessionmaker(self.scan_engine, expire_on_commit=False, autoflush=False)
-        self._write = async_sessionmaker(writer, expire_on_commit=False, autoflush=False)
+        self._makers = {
+            SessionKind.WRITE: async_sessionmaker(writer, expire_on_commit=False, autoflush=False),
+            SessionKind.READ: async_sessionmaker(
+                self.read_engine, expire_on_commit=False, autoflush=False
+            ),
+            SessionKind.INLINE: async_sessionmaker(
+                self.inline_engine, expire_on_commit=False, autoflush=False
+            ),
+        }
 
-    def session(self, write: bool = True, scan: bool = False) -> AsyncSession:
-        """A write session (a transaction; BEGIN IMMEDIATE on SQLite) or a read session
-        (autocommit: each statement sees the latest committed data). `scan`: a read
-        session for statements that may go through many rows (listings, search); on
-        SQLite they run on a thread instead of the event loop (kit/sqlite_inline.py)."""
-        if write:
-            return self._write()
-        return (self._scan if scan else self._read)()
+    def session(self, kind: SessionKind | bool = SessionKind.WRITE) -> AsyncSession:
+        """A new session of `kind` (`True`/`False` mean WRITE/READ). Write sessions are one
+        transaction (`BEGIN IMMEDIATE` on SQLite); read sessions are autocommit."""
+        if isinstance(kind, bool):
+            kind = SessionKind.WRITE if kind else SessionKind.READ
+        return self._makers[kind]()
+
+    @contextlib.asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncSession]:
+        """A short write transaction: committed when the block succeeds, else rolled back."""
+        async with self.session(SessionKind.WRITE) as session:
+            try:
+                yield session
+                await session.commit()
+            except BaseException:
+                await session.rollback()
+                raise
+
+    @contextlib.asynccontextmanager
+    async def reading(self) -> AsyncIterator[AsyncSession]:
+        """A read session (autocommit), closed after the block."""
+        async with self.session(SessionKind.READ) as session:
+            yield session
 
     @property
     def engines(self) -> list[AsyncEngine]:
-        """Every distinct engine: write, read and (on SQLite) scan."""
-        unique = {id(e): e for e in (self.engine, self.read_engine, self.scan_engine)}
+        """Every distinct engine: write, read and (on SQLite) inline."""
+        unique = {id(e): e for e in (self.engine, self.read_engine, self.inline_engine)}
         return list(unique.values())
 
     async def dispose(self) -> None:
@@ -276,15 +327,64 @@ class Database:
             await engine.dispose()
 
 
-async def unit_of_work(db: Database, write: bool = True) -> AsyncIterator[AsyncSession]:
-    """Open a session, commit when the block succeeds, roll back when it raises."""
-    async with db.session(write) as session:
-        try:
+class Transactions(Protocol):
+    """Anything that opens short write transactions: a `Database`, a request's `Sessions`."""
+
+    def transaction(self) -> contextlib.AbstractAsyncContextManager[AsyncSession]: ...
+
+
+class Sessions:
+    """A unit of work's database access: at most one session (one connection) at a time.
+
+    A request gets one (kit/deps.py), of the kind its endpoint declared. Reads go through
+    `session()`; a staged flow then calls `transaction()` for a short write transaction,
+    which returns the read connection first. Services that do slow work between reading
+    and writing (password hashing, network calls) take a `Sessions` and own their
+    transactions this way; they still never call `commit()` themselves."""
+
+    __slots__ = ("_session", "db", "kind")
+
+    def __init__(self, db: Database, kind: SessionKind) -> None:
+        self.db = db
+        self.kind = kind
+        self._session: AsyncSession | None = None
+
+    def session(self) -> AsyncSession:
+        """The request's session of its declared kind, opened on first use (the
+        connection itself is taken at the first statement)."""
+        if self._session is None:
+            self._session = self.db.session(self.kind)
+        return self._session
+
+    async def release(self) -> None:
+        """Give the connection back now (reads only); objects loaded stay readable."""
+        if self._session is None:
+            return
+        if self.kind is SessionKind.WRITE:
+            raise RuntimeError("a write session ends with the request")
+        session, self._session = self._session, None
+        await session.close()
+
+    @contextlib.asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncSession]:
+        """A short write transaction after the request's reads (Staged endpoints): the
+        read connection is returned first, so the request still holds only one."""
+        await self.release()
+        async with self.db.transaction() as session:
             yield session
-            await session.commit()
-        except BaseException:
-            await session.rollback()
-            raise
+
+    async def finish(self, failed: bool) -> None:
+        session, self._session = self._session, None
+        if session is None:
+            return
+        try:
+            if self.kind is SessionKind.WRITE:
+                if failed:
+                    await session.rollback()
+                else:
+                    await session.commit()
+        finally:
+            await session.close()
 
 
 def for_update(stmt: sa.Select[Any]) -> sa.Select[Any]:

@@ -62,6 +62,15 @@ class Forbidden(AppError):
     message = "You do not have permission to do this"
 
 
+class RoleRequired(Forbidden):
+    code = "ROLE_REQUIRED"
+    message = "This action requires another role"
+
+    @classmethod
+    def any_of(cls, *roles: str) -> RoleRequired:
+        return cls(f"This action requires the {' or '.join(roles)} role")
+
+
 class NotFound(AppError):
     status_code = 404
     code = "NOT_FOUND"

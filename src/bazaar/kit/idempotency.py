@@ -13,12 +13,13 @@ transaction ends, then conflicts and replays; on SQLite write transactions are s
 (`BEGIN IMMEDIATE`), so it starts after the first one committed. Only 2xx responses are
 stored; other statuses release the key.
 
-Usage in an endpoint (call `save` with what you return; return `idem.replay` first):
+Usage in an endpoint (call `save` with what you return; return `idem.replay` first);
+`Idem` binds the key to the signed-in user (auth/dependencies.py):
 
-    from bazaar.kit.idempotency import Idem
+    from bazaar.auth.dependencies import Idem
 
     @router.post("/payments", status_code=201)
-    async def create_payment(body: PaymentIn, user: BuyerUser, session: SessionDep,
+    async def create_payment(body: PaymentIn, user: BuyerUser, session: WriteSession,
                              idem: Idem) -> JSONResponse:
         if idem.replay:
             return idem.replay
@@ -35,21 +36,18 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import AsyncIterator
 from decimal import Decimal
 from typing import Annotated, Any
 
 import sqlalchemy as sa
-from fastapi import Depends, Header, Request
+from fastapi import Header, Request
 from fastapi.responses import JSONResponse
 from pydantic_core import to_jsonable_python
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bazaar.auth.dependencies import OptionalUser
-from bazaar.kit.deps import SessionDep
 from bazaar.kit.errors import Conflict, ValidationFailed
-from bazaar.models import IdempotencyKey
+from bazaar.kit.tables import IdempotencyKey
 
 HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
@@ -148,28 +146,30 @@ async def _claim_or_replay(
     )
 
 
-async def idempotency(
-    request: Request,
-    session: SessionDep,
-    user: OptionalUser,
-    key: Annotated[
-        str | None,
-        Header(
-            alias=HEADER,
-            description="Optional, 1-255 printable characters. Retrying with the same key "
-            "and body returns the first response (header `Idempotent-Replayed: true`) "
-            "instead of repeating the operation; another body with it is 409 "
-            "`IDEMPOTENCY_KEY_REUSED`.",
-        ),
-    ] = None,
-) -> AsyncIterator[Idempotency]:
+IdempotencyKeyHeader = Annotated[
+    str | None,
+    Header(
+        alias=HEADER,
+        description="Optional, 1-255 printable characters. Retrying with the same key "
+        "and body returns the first response (header `Idempotent-Replayed: true`) "
+        "instead of repeating the operation; another body with it is 409 "
+        "`IDEMPOTENCY_KEY_REUSED`.",
+    ),
+]
+
+
+async def claim(
+    request: Request, session: AsyncSession, scope: str | None, key: str | None
+) -> Idempotency:
+    """Claim `key` for this request, or find the response to replay. `scope` is the
+    caller's id (None: anonymous); the auth domain binds it to the signed-in user (`Idem` in
+    auth/dependencies.py), and calls `check_saved` once the endpoint has returned."""
     if key is None:
-        yield Idempotency(None)
-        return
+        return Idempotency(None)
     if not _valid_key(key):
         raise ValidationFailed.on(HEADER, "must be 1-255 printable ASCII characters")
     row = IdempotencyKey(
-        scope=str(user.id) if user is not None else ANONYMOUS,
+        scope=scope or ANONYMOUS,
         key=key,
         method=request.method,
         path=request.url.path[:500],
@@ -177,12 +177,10 @@ async def idempotency(
     )
     outcome = await _claim_or_replay(session, row)
     if isinstance(outcome, JSONResponse):
-        yield Idempotency(key, replay=outcome)
-        return
-    idem = Idempotency(key, claim=outcome)
-    yield idem
+        return Idempotency(key, replay=outcome)
+    return Idempotency(key, claim=outcome)
+
+
+def check_saved(request: Request, idem: Idempotency) -> None:
     if idem.unsaved:
         raise RuntimeError(f"{request.url.path} claimed an Idempotency-Key but never saved it")
-
-
-Idem = Annotated[Idempotency, Depends(idempotency, scope="function")]

@@ -41,7 +41,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bazaar.kit.db import utcnow
-from bazaar.models import Job
+from bazaar.kit.tables import Job
 
 JobHandler = Callable[[AsyncSession, dict[str, Any]], Awaitable[None]]
 SweepHandler = Callable[[AsyncSession, datetime], Awaitable[Any]]

@@ -11,12 +11,14 @@ from functools import lru_cache
 from typing import Any
 
 import jwt
+from anyio import to_thread
 from pwdlib import PasswordHash
 from pwdlib.hashers.argon2 import Argon2Hasher
 from pwdlib.hashers.bcrypt import BcryptHasher
 
 from bazaar.config import Settings
 from bazaar.kit.db import utcnow
+from bazaar.kit.locks import assert_no_write_transaction
 
 ALGORITHM = "HS256"
 
@@ -33,12 +35,31 @@ def password_hasher(settings: Settings) -> PasswordHash:
 
 
 def hash_password(settings: Settings, password: str) -> str:
+    assert_no_write_transaction(PASSWORD_WORK)
     return password_hasher(settings).hash(password)
 
 
 def verify_password(settings: Settings, password: str, hashed: str) -> tuple[bool, str | None]:
     """(valid, new_hash): new_hash is set when the stored hash is legacy/outdated."""
+    assert_no_write_transaction(PASSWORD_WORK)
     return password_hasher(settings).verify_and_update(password, hashed)
+
+
+# Argon2 and bcrypt are CPU-bound for tens to hundreds of milliseconds: they run on a
+# thread, and never inside a write transaction (kit/locks.py), which they would hold open.
+PASSWORD_WORK = "password hash"
+
+
+async def hash_password_async(settings: Settings, password: str) -> str:
+    assert_no_write_transaction(PASSWORD_WORK)
+    return await to_thread.run_sync(hash_password, settings, password)
+
+
+async def verify_password_async(
+    settings: Settings, password: str, hashed: str
+) -> tuple[bool, str | None]:
+    assert_no_write_transaction(PASSWORD_WORK)
+    return await to_thread.run_sync(verify_password, settings, password, hashed)
 
 
 @lru_cache(maxsize=4)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from bazaar.auth.dependencies import CurrentUser
-from bazaar.kit.deps import SessionDep
+from bazaar.kit.deps import InlineReadSession, ReadSession, WriteSession
 from bazaar.kit.pagination import Page, Pagination
 from bazaar.kit.schemas import Envelope
 from bazaar.users import address_service
@@ -16,9 +16,11 @@ router = APIRouter()
 
 @router.get("", response_model=Envelope[Page[AddressOut]])
 async def list_addresses(
-    user: CurrentUser, session: SessionDep, params: Pagination
+    user: CurrentUser, session: InlineReadSession, params: Pagination
 ) -> Envelope[Page[AddressOut]]:
     """Your saved addresses, the default first, then the newest."""
+    # Inline on SQLite: at most 50 rows by an indexed owner lookup, one of the hottest reads
+    # (docs/performance.md).
     rows, total = await address_service.list_addresses(session, user, params)
     items = [AddressOut.model_validate(row) for row in rows]
     return Envelope(data=Page[AddressOut].build(items, total, params))
@@ -26,7 +28,7 @@ async def list_addresses(
 
 @router.post("", response_model=Envelope[AddressOut], status_code=201)
 async def create_address(
-    data: AddressCreate, user: CurrentUser, session: SessionDep
+    data: AddressCreate, user: CurrentUser, session: WriteSession
 ) -> Envelope[AddressOut]:
     """Save an address. Your first address becomes the default; send `isDefault: true` to
     make a later one the default. At most 50 addresses (409 `ADDRESS_LIMIT_REACHED`).
@@ -37,7 +39,7 @@ async def create_address(
 
 @router.get("/{address_id}", response_model=Envelope[AddressOut])
 async def get_address(
-    address_id: str, user: CurrentUser, session: SessionDep
+    address_id: str, user: CurrentUser, session: ReadSession
 ) -> Envelope[AddressOut]:
     """One of your addresses (UUID or legacy id)."""
     address = await address_service.get_address(session, user, address_id)
@@ -46,7 +48,7 @@ async def get_address(
 
 @router.put("/{address_id}", response_model=Envelope[AddressOut])
 async def put_address(
-    address_id: str, changes: AddressUpdate, user: CurrentUser, session: SessionDep
+    address_id: str, changes: AddressUpdate, user: CurrentUser, session: WriteSession
 ) -> Envelope[AddressOut]:
     """Update an address. Only the fields you send change (same as PATCH).
 
@@ -58,7 +60,7 @@ async def put_address(
 
 @router.patch("/{address_id}", response_model=Envelope[AddressOut])
 async def patch_address(
-    address_id: str, changes: AddressUpdate, user: CurrentUser, session: SessionDep
+    address_id: str, changes: AddressUpdate, user: CurrentUser, session: WriteSession
 ) -> Envelope[AddressOut]:
     """Update an address. Only the fields you send change."""
     address = await address_service.update_address(session, user, address_id, changes)
@@ -67,7 +69,7 @@ async def patch_address(
 
 @router.delete("/{address_id}", response_model=Envelope[AddressDeleted])
 async def delete_address(
-    address_id: str, user: CurrentUser, session: SessionDep
+    address_id: str, user: CurrentUser, session: WriteSession
 ) -> Envelope[AddressDeleted]:
     """Delete an address. If it was the default, your most recently added remaining address
     becomes the default; `defaultAddressId` says which."""
@@ -77,7 +79,7 @@ async def delete_address(
 
 @router.post("/{address_id}/default", response_model=Envelope[AddressOut])
 async def make_default(
-    address_id: str, user: CurrentUser, session: SessionDep
+    address_id: str, user: CurrentUser, session: WriteSession
 ) -> Envelope[AddressOut]:
     """Make this address your default (the previous default is unset)."""
     address = await address_service.set_default(session, user, address_id)

@@ -13,9 +13,11 @@ from bazaar.kit.db import json_array_contains
 from bazaar.models import RefreshToken, User
 
 
-async def find_by_email(session: AsyncSession, email: str) -> User | None:
+async def find_by_email(session: AsyncSession, email: str, *, lock: bool = False) -> User | None:
     """Case-insensitive, so an account is found however its address was typed."""
     stmt = sa.select(User).where(sa.func.lower(User.email) == email.lower())
+    if lock:
+        stmt = stmt.with_for_update()
     return (await session.execute(stmt)).scalars().first()
 
 

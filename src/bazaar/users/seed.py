@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from bazaar.config import Settings
-from bazaar.kit.db import utcnow
-from bazaar.kit.security import hash_password
+from bazaar.kit.db import Transactions, utcnow
+from bazaar.kit.security import hash_password_async
 from bazaar.models import User
 from bazaar.users.repository import find_by_email
 from bazaar.users.service import new_referral_code
@@ -31,26 +29,29 @@ DEV_USERS: tuple[DevUser, ...] = (
 )
 
 
-async def seed_users(session: AsyncSession, settings: Settings) -> int:
+async def seed_users(db: Transactions, settings: Settings) -> int:
     """Create each development account that does not exist yet; returns how many were made.
 
-    Existing accounts are left exactly as they are (roles, password, profile).
+    Existing accounts are left exactly as they are (roles, password, profile). Passwords are
+    hashed before the transaction, which then only inserts.
     """
+    hashes = {dev.email: await hash_password_async(settings, dev.password) for dev in DEV_USERS}
     created = 0
-    for dev in DEV_USERS:
-        if await find_by_email(session, dev.email) is not None:
-            continue
-        session.add(
-            User(
-                email=dev.email,
-                name=dev.name,
-                roles=[dev.role],
-                password_hash=hash_password(settings, dev.password),
-                email_verified_at=utcnow(),
-                referral_code=await new_referral_code(session),
+    async with db.transaction() as session:
+        for dev in DEV_USERS:
+            if await find_by_email(session, dev.email) is not None:
+                continue
+            session.add(
+                User(
+                    email=dev.email,
+                    name=dev.name,
+                    roles=[dev.role],
+                    password_hash=hashes[dev.email],
+                    email_verified_at=utcnow(),
+                    referral_code=await new_referral_code(session),
+                )
             )
-        )
-        # Flushed one by one so the next referral-code check sees this row.
-        await session.flush()
-        created += 1
+            # Flushed one by one so the next referral-code check sees this row.
+            await session.flush()
+            created += 1
     return created

@@ -9,10 +9,10 @@ from email_validator import EmailNotValidError, validate_email
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bazaar.config import Settings
-from bazaar.kit.db import utcnow
+from bazaar.kit.db import Transactions, utcnow
 from bazaar.kit.errors import NotFound, ValidationFailed
 from bazaar.kit.ids import get_by_ref
-from bazaar.kit.security import hash_password, password_problem
+from bazaar.kit.security import hash_password_async, password_problem
 from bazaar.models import User
 from bazaar.users import repository
 from bazaar.users.preferences import channel_enabled, effective_preferences, merge_preferences
@@ -109,7 +109,7 @@ async def public_profile(session: AsyncSession, ref: str) -> dict[str, Any]:
 
 
 async def ensure_admin(
-    session: AsyncSession, settings: Settings, email: str, password: str, name: str
+    db: Transactions, settings: Settings, email: str, password: str, name: str
 ) -> str:
     """Create an admin account ("created"), or grant the admin role to the account that
     already uses `email` ("promoted"; "unchanged" when it is an admin already).
@@ -124,23 +124,24 @@ async def ensure_admin(
     if not display_name or len(display_name) > 120:
         raise ValidationFailed.on("name", "must be 1 to 120 characters")
 
-    existing = await repository.find_by_email(session, address)
-    if existing is not None:
-        if existing.has_role("admin"):
-            return "unchanged"
-        existing.roles = [*existing.roles, "admin"]
-        await session.flush()
-        return "promoted"
-
-    session.add(
-        User(
-            email=address,
-            name=display_name,
-            roles=["admin"],
-            password_hash=hash_password(settings, password),
-            email_verified_at=utcnow(),
-            referral_code=await new_referral_code(session),
+    password_hash = await hash_password_async(settings, password)
+    async with db.transaction() as session:
+        existing = await repository.find_by_email(session, address, lock=True)
+        if existing is not None:
+            if existing.has_role("admin"):
+                return "unchanged"
+            existing.roles = [*existing.roles, "admin"]
+            await session.flush()
+            return "promoted"
+        session.add(
+            User(
+                email=address,
+                name=display_name,
+                roles=["admin"],
+                password_hash=password_hash,
+                email_verified_at=utcnow(),
+                referral_code=await new_referral_code(session),
+            )
         )
-    )
-    await session.flush()
+        await session.flush()
     return "created"

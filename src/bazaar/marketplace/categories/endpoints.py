@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from bazaar.auth.dependencies import AdminUser
-from bazaar.kit.deps import SessionDep
+from bazaar.kit.deps import ReadSession, WriteSession
 from bazaar.kit.schemas import Envelope
 from bazaar.marketplace.categories import service
 from bazaar.marketplace.categories.schemas import (
@@ -25,7 +25,7 @@ router = APIRouter()
 @router.get("", response_model=Envelope[list[CategoryNode] | list[CategoryFlat]])
 @router.get("/", include_in_schema=False)
 async def list_categories(
-    session: SessionDep,
+    session: ReadSession,
     flat: Annotated[
         bool, Query(description="Return a flat list (depth-first, with `depth`) instead")
     ] = False,
@@ -41,7 +41,7 @@ async def list_categories(
 
 
 @router.get("/{ref}", response_model=Envelope[CategoryDetail])
-async def get_category(ref: str, session: SessionDep) -> Envelope[CategoryDetail]:
+async def get_category(ref: str, session: ReadSession) -> Envelope[CategoryDetail]:
     """One category by UUID, slug or legacy id, with its sub-tree and its ancestors."""
     return Envelope(data=await service.get_category_detail(session, ref))
 
@@ -49,7 +49,7 @@ async def get_category(ref: str, session: SessionDep) -> Envelope[CategoryDetail
 @router.post("", response_model=Envelope[CategoryDetail], status_code=201)
 @router.post("/", include_in_schema=False, status_code=201)
 async def create_category(
-    body: CategoryCreate, session: SessionDep, _admin: AdminUser
+    body: CategoryCreate, session: WriteSession, _admin: AdminUser
 ) -> Envelope[CategoryDetail]:
     """Create a category (admin). The slug is derived from the name when omitted.
 
@@ -59,14 +59,16 @@ async def create_category(
     return Envelope(data=await service.get_category_detail(session, str(category.id)))
 
 
-async def _update(ref: str, body: CategoryUpdate, session: SessionDep) -> Envelope[CategoryDetail]:
+async def _update(
+    ref: str, body: CategoryUpdate, session: WriteSession
+) -> Envelope[CategoryDetail]:
     category = await service.update_category(session, ref, body)
     return Envelope(data=await service.get_category_detail(session, str(category.id)))
 
 
 @router.patch("/{ref}", response_model=Envelope[CategoryDetail])
 async def patch_category(
-    ref: str, body: CategoryUpdate, session: SessionDep, _admin: AdminUser
+    ref: str, body: CategoryUpdate, session: WriteSession, _admin: AdminUser
 ) -> Envelope[CategoryDetail]:
     """Change a category (admin): only the fields present in the body change.
 
@@ -78,7 +80,7 @@ async def patch_category(
 
 @router.put("/{ref}", response_model=Envelope[CategoryDetail])
 async def put_category(
-    ref: str, body: CategoryUpdate, session: SessionDep, _admin: AdminUser
+    ref: str, body: CategoryUpdate, session: WriteSession, _admin: AdminUser
 ) -> Envelope[CategoryDetail]:
     """Same as PATCH (kept for clients of the previous API): fields omitted stay as they are."""
     return await _update(ref, body, session)
@@ -86,7 +88,7 @@ async def put_category(
 
 @router.delete("/{ref}", response_model=Envelope[CategoryDeleted])
 async def delete_category(
-    ref: str, session: SessionDep, _admin: AdminUser
+    ref: str, session: WriteSession, _admin: AdminUser
 ) -> Envelope[CategoryDeleted]:
     """Delete an unused category (admin).
 

@@ -7,9 +7,8 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 
-from bazaar.auth.dependencies import CurrentUser, SellerUser
-from bazaar.kit.deps import SessionDep, SettingsDep
-from bazaar.kit.idempotency import Idem
+from bazaar.auth.dependencies import CurrentUser, Idem, SellerUser
+from bazaar.kit.deps import ReadSession, SettingsDep, WriteSession
 from bazaar.kit.pagination import Page, Pagination
 from bazaar.kit.schemas import Envelope, ok
 from bazaar.marketplace.offers import service
@@ -32,7 +31,7 @@ router = APIRouter()
 @router.post("", status_code=201, response_model=Envelope[OfferOut])
 @router.post("/", status_code=201, include_in_schema=False, response_model=Envelope[OfferOut])
 async def create_offer(
-    body: OfferCreate, seller: SellerUser, session: SessionDep, settings: SettingsDep
+    body: OfferCreate, seller: SellerUser, session: WriteSession, settings: SettingsDep
 ) -> Envelope[OfferOut]:
     """Make an offer on an open request (seller role).
 
@@ -52,7 +51,7 @@ async def create_offer(
 @router.get("/", include_in_schema=False, response_model=Envelope[Page[OfferOut]])
 async def list_offers(
     user: CurrentUser,
-    session: SessionDep,
+    session: ReadSession,
     params: Pagination,
     request_id: Annotated[str, Query(alias="requestId", max_length=64)],
     status: OfferStatus | None = None,
@@ -65,14 +64,14 @@ async def list_offers(
 
 @router.get("/mine", response_model=Envelope[Page[MyOfferOut]])
 async def my_offers(
-    user: CurrentUser, session: SessionDep, params: Pagination, status: OfferStatus | None = None
+    user: CurrentUser, session: ReadSession, params: Pagination, status: OfferStatus | None = None
 ) -> Envelope[Page[MyOfferOut]]:
     """Your offers (as a seller), newest first, with each request's title and status."""
     return Envelope(data=await service.list_mine(session, user, status, params))
 
 
 @router.get("/{ref}", response_model=Envelope[OfferOut])
-async def get_offer(ref: str, user: CurrentUser, session: SessionDep) -> Envelope[OfferOut]:
+async def get_offer(ref: str, user: CurrentUser, session: ReadSession) -> Envelope[OfferOut]:
     """One offer, for its seller, the request's buyer and admins (others get 404)."""
     offer, _ = await service.load(session, ref, user)
     return Envelope(data=OfferOut.model_validate(offer))
@@ -80,7 +79,7 @@ async def get_offer(ref: str, user: CurrentUser, session: SessionDep) -> Envelop
 
 @router.patch("/{ref}", response_model=Envelope[OfferOut])
 async def update_offer(
-    ref: str, body: OfferUpdate, user: CurrentUser, session: SessionDep, settings: SettingsDep
+    ref: str, body: OfferUpdate, user: CurrentUser, session: WriteSession, settings: SettingsDep
 ) -> Envelope[OfferOut]:
     """Edit your pending offer. Its `version` goes up; the buyer accepts the new version."""
     offer, request = await service.load(session, ref, user)
@@ -89,7 +88,7 @@ async def update_offer(
 
 
 @router.post("/{ref}/withdraw", response_model=Envelope[OfferOut])
-async def withdraw_offer(ref: str, user: CurrentUser, session: SessionDep) -> Envelope[OfferOut]:
+async def withdraw_offer(ref: str, user: CurrentUser, session: WriteSession) -> Envelope[OfferOut]:
     """Withdraw your pending offer."""
     offer, request = await service.load(session, ref, user)
     offer = await service.withdraw(session, offer, request, user)
@@ -98,7 +97,7 @@ async def withdraw_offer(ref: str, user: CurrentUser, session: SessionDep) -> En
 
 @router.post("/{ref}/reject", response_model=Envelope[OfferOut])
 async def reject_offer(
-    ref: str, user: CurrentUser, session: SessionDep, body: RejectOffer | None = None
+    ref: str, user: CurrentUser, session: WriteSession, body: RejectOffer | None = None
 ) -> Envelope[OfferOut]:
     """Decline a pending offer on your request, optionally with a reason for the seller."""
     offer, request = await service.load(session, ref, user)
@@ -111,7 +110,7 @@ async def reject_offer(
 async def accept_offer(
     ref: str,
     user: CurrentUser,
-    session: SessionDep,
+    session: WriteSession,
     settings: SettingsDep,
     idem: Idem,
     body: AcceptOffer | None = None,

@@ -13,10 +13,9 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bazaar.auth.dependencies import RoleRequired
 from bazaar.config import Settings, get_settings
 from bazaar.kit.db import utcnow
-from bazaar.kit.errors import ValidationFailed
+from bazaar.kit.errors import RoleRequired, ValidationFailed
 from bazaar.kit.money import format_money
 from bazaar.kit.pagination import Page, PageParams
 from bazaar.marketplace.offers import repository as repo
@@ -105,7 +104,7 @@ async def create_offer(
     settings = settings or get_settings()
     now = now or utcnow()
     if not seller.has_role("seller"):
-        raise RoleRequired("This action requires the seller role")
+        raise RoleRequired.any_of("seller")
     if request.buyer_id == seller.id:
         raise OwnRequest()
     # A shared lock: an accept (which takes the row for update) cannot run in between.

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query
 import bazaar.marketplace.jobs  # noqa: F401  (registers the marketplace timers)
 from bazaar.auth.dependencies import AdminUser, BuyerUser, CurrentUser, OptionalUser
 from bazaar.kit.db import utcnow
-from bazaar.kit.deps import DatabaseDep, ScanSessionDep, SessionDep, SettingsDep
+from bazaar.kit.deps import DatabaseDep, ReadSession, SettingsDep, WriteSession
 from bazaar.kit.errors import Unauthorized, ValidationFailed
 from bazaar.kit.money import to_decimal
 from bazaar.kit.pagination import Page, Pagination
@@ -49,7 +49,7 @@ def _money_param(name: str, value: str | None) -> Decimal | None:
 @router.get("", response_model=Envelope[Page[RequestSummary]])
 @router.get("/", include_in_schema=False, response_model=Envelope[Page[RequestSummary]])
 async def list_requests(
-    session: ScanSessionDep,
+    session: ReadSession,
     db: DatabaseDep,
     viewer: OptionalUser,
     params: Pagination,
@@ -105,7 +105,7 @@ async def list_requests(
 @router.post("", status_code=201, response_model=Envelope[RequestDetail])
 @router.post("/", status_code=201, include_in_schema=False, response_model=Envelope[RequestDetail])
 async def create_request(
-    body: RequestCreate, buyer: BuyerUser, session: SessionDep, settings: SettingsDep
+    body: RequestCreate, buyer: BuyerUser, session: WriteSession, settings: SettingsDep
 ) -> Envelope[RequestDetail]:
     """Create a purchase request (buyer role) as a draft, or open at once with `publish`.
 
@@ -119,7 +119,7 @@ async def create_request(
 
 @router.get("/{ref}", response_model=Envelope[RequestDetail])
 async def get_request(
-    ref: str, viewer: OptionalUser, session: SessionDep
+    ref: str, viewer: OptionalUser, session: ReadSession
 ) -> Envelope[RequestDetail]:
     """One request by UUID or legacy id, with its history and offer count.
 
@@ -134,7 +134,7 @@ async def get_request(
 
 @router.patch("/{ref}", response_model=Envelope[RequestDetail])
 async def update_request(
-    ref: str, body: RequestUpdate, user: CurrentUser, session: SessionDep
+    ref: str, body: RequestUpdate, user: CurrentUser, session: WriteSession
 ) -> Envelope[RequestDetail]:
     """Edit your request while it is a draft or open with no accepted offer.
 
@@ -148,7 +148,7 @@ async def update_request(
 
 @router.post("/{ref}/publish", response_model=Envelope[RequestDetail])
 async def publish_request(
-    ref: str, user: CurrentUser, session: SessionDep, settings: SettingsDep
+    ref: str, user: CurrentUser, session: WriteSession, settings: SettingsDep
 ) -> Envelope[RequestDetail]:
     """Publish your draft: it becomes `open`, visible to sellers, and its deadline is set."""
     request = await service.load_visible(session, ref, user, lock=True)
@@ -158,7 +158,7 @@ async def publish_request(
 
 @router.post("/{ref}/cancel", response_model=Envelope[RequestDetail])
 async def cancel_request(
-    ref: str, user: CurrentUser, session: SessionDep, body: CancelRequest | None = None
+    ref: str, user: CurrentUser, session: WriteSession, body: CancelRequest | None = None
 ) -> Envelope[RequestDetail]:
     """Cancel an open or accepted (not yet funded) request: the buyer, or an admin with a
     `reason`. Live offers and an unpaid payment are cancelled; once money is arriving the
@@ -171,7 +171,7 @@ async def cancel_request(
 
 @router.post("/{ref}/deliver", response_model=Envelope[RequestDetail])
 async def deliver_request(
-    ref: str, body: Delivery, user: CurrentUser, session: SessionDep, settings: SettingsDep
+    ref: str, body: Delivery, user: CurrentUser, session: WriteSession, settings: SettingsDep
 ) -> Envelope[RequestDetail]:
     """Mark a funded request delivered (the seller of the accepted offer), with a note
     and/or proof files. The buyer's inspection window (INSPECTION_PERIOD) starts."""
@@ -184,7 +184,7 @@ async def deliver_request(
 
 @router.post("/{ref}/force-transition", response_model=Envelope[RequestDetail])
 async def force_transition(
-    ref: str, body: ForceTransition, admin: AdminUser, session: SessionDep, settings: SettingsDep
+    ref: str, body: ForceTransition, admin: AdminUser, session: WriteSession, settings: SettingsDep
 ) -> Envelope[RequestDetail]:
     """Admin: move a request along any edge of the state table out of a non-final state,
     with a reason (recorded in the history). Final states answer 409; `open → accepted`

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, status
 
 from bazaar.auth.dependencies import CurrentUser
-from bazaar.kit.deps import SessionDep, SettingsDep
+from bazaar.kit.deps import ReadSession, SettingsDep, WriteSession
 from bazaar.kit.pagination import Page, Pagination
 from bazaar.kit.schemas import Envelope
 from bazaar.marketplace.reviews import service
@@ -29,7 +29,7 @@ router = APIRouter()
     include_in_schema=False,
 )
 async def create_review(
-    body: ReviewCreate, user: CurrentUser, session: SessionDep, settings: SettingsDep
+    body: ReviewCreate, user: CurrentUser, session: WriteSession, settings: SettingsDep
 ) -> Envelope[ReviewOut]:
     """Rate the other party of a completed request (1–5 stars, optional text ≤ 2000 chars).
 
@@ -46,7 +46,7 @@ async def create_review(
 @router.get("", response_model=Envelope[Page[ReviewOut]])
 @router.get("/", response_model=Envelope[Page[ReviewOut]], include_in_schema=False)
 async def list_reviews_about_user(
-    session: SessionDep,
+    session: ReadSession,
     params: Pagination,
     user_id: Annotated[
         str, Query(alias="userId", min_length=1, max_length=64, description="UUID or legacy id")
@@ -68,7 +68,7 @@ async def list_reviews_about_user(
 
 @router.get("/request/{request_id}", response_model=Envelope[RequestReviews])
 async def reviews_of_request(
-    request_id: str, user: CurrentUser, session: SessionDep, settings: SettingsDep
+    request_id: str, user: CurrentUser, session: ReadSession, settings: SettingsDep
 ) -> Envelope[RequestReviews]:
     """The reviews of one request, for its buyer and its accepted seller only.
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from bazaar.auth.dependencies import CurrentUser
-from bazaar.kit.deps import SessionDep
+from bazaar.kit.deps import ReadSession, WriteSession
 from bazaar.kit.schemas import Envelope
 from bazaar.marketplace.shops import service
 from bazaar.marketplace.shops.schemas import ShopCreate, ShopOut, ShopPublic, ShopUpdate
@@ -16,7 +16,7 @@ router = APIRouter()
 @router.get("/me", response_model=Envelope[ShopOut])
 @router.get("", response_model=Envelope[ShopOut], summary="Get my shop (same as /me)")
 @router.get("/", include_in_schema=False)
-async def get_my_shop(user: CurrentUser, session: SessionDep) -> Envelope[ShopOut]:
+async def get_my_shop(user: CurrentUser, session: ReadSession) -> Envelope[ShopOut]:
     """Your own shop with its private settings (payout wallets, auto-accept rules).
 
     404 `SHOP_NOT_FOUND` when you have not created one yet.
@@ -28,7 +28,7 @@ async def get_my_shop(user: CurrentUser, session: SessionDep) -> Envelope[ShopOu
 @router.post("", response_model=Envelope[ShopOut], status_code=201)
 @router.post("/", include_in_schema=False, status_code=201)
 async def create_shop(
-    body: ShopCreate, user: CurrentUser, session: SessionDep
+    body: ShopCreate, user: CurrentUser, session: WriteSession
 ) -> Envelope[ShopOut]:
     """Open your shop; you get the `seller` role right away (same access token).
 
@@ -49,7 +49,7 @@ async def create_shop(
 @router.put("/", include_in_schema=False)
 @router.patch("/", include_in_schema=False)
 async def update_shop(
-    body: ShopUpdate, user: CurrentUser, session: SessionDep
+    body: ShopUpdate, user: CurrentUser, session: WriteSession
 ) -> Envelope[ShopOut]:
     """Change your shop: only the fields present in the body change (PUT and PATCH alike).
 
@@ -62,7 +62,7 @@ async def update_shop(
 
 
 @router.get("/{ref}", response_model=Envelope[ShopPublic])
-async def get_shop(ref: str, session: SessionDep) -> Envelope[ShopPublic]:
+async def get_shop(ref: str, session: ReadSession) -> Envelope[ShopPublic]:
     """A shop's public profile by UUID, slug or 24-hex legacy id."""
     shop = await service.get_shop(session, ref)
     return Envelope(data=ShopPublic.model_validate(shop))

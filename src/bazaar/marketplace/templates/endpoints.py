@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, status
 
 from bazaar.auth.dependencies import CurrentUser, OptionalUser, SellerUser
-from bazaar.kit.deps import SessionDep, SettingsDep
+from bazaar.kit.deps import ReadSession, SettingsDep, WriteSession
 from bazaar.kit.pagination import Page, Pagination
 from bazaar.kit.schemas import Envelope
 from bazaar.marketplace.offers.schemas import OfferOut
@@ -33,7 +33,7 @@ router = APIRouter()
     include_in_schema=False,
 )
 async def create_template(
-    body: TemplateCreate, user: SellerUser, session: SessionDep
+    body: TemplateCreate, user: SellerUser, session: WriteSession
 ) -> Envelope[TemplateOut]:
     """Add an item to your shop's catalog (sellers with a shop; else 409 `SHOP_REQUIRED`).
 
@@ -45,7 +45,7 @@ async def create_template(
 @router.get("/mine", response_model=Envelope[Page[TemplateOut]])
 async def list_my_templates(
     user: CurrentUser,
-    session: SessionDep,
+    session: ReadSession,
     params: Pagination,
     active: Annotated[bool | None, Query(description="Only active / only inactive")] = None,
 ) -> Envelope[Page[TemplateOut]]:
@@ -56,7 +56,7 @@ async def list_my_templates(
 @router.get("/shop/{shop_ref}", response_model=Envelope[Page[TemplateOut]])
 async def list_shop_templates(
     shop_ref: str,
-    session: SessionDep,
+    session: ReadSession,
     params: Pagination,
     category_id: Annotated[
         str | None,
@@ -69,7 +69,7 @@ async def list_shop_templates(
 
 @router.get("/{template_id}", response_model=Envelope[TemplateOut])
 async def get_template(
-    template_id: str, user: OptionalUser, session: SessionDep
+    template_id: str, user: OptionalUser, session: ReadSession
 ) -> Envelope[TemplateOut]:
     """Public: one template. An inactive template is visible to its owner only."""
     template = await service.get_visible(session, template_id, user)
@@ -78,7 +78,7 @@ async def get_template(
 
 @router.patch("/{template_id}", response_model=Envelope[TemplateOut])
 async def update_template(
-    template_id: str, body: TemplateUpdate, user: CurrentUser, session: SessionDep
+    template_id: str, body: TemplateUpdate, user: CurrentUser, session: WriteSession
 ) -> Envelope[TemplateOut]:
     """Change your template; only the fields sent change. Requests already made keep
     their terms. Someone else's template is 404 `TEMPLATE_NOT_FOUND`."""
@@ -87,7 +87,7 @@ async def update_template(
 
 @router.delete("/{template_id}", response_model=Envelope[TemplateDeleted])
 async def delete_template(
-    template_id: str, user: CurrentUser, session: SessionDep
+    template_id: str, user: CurrentUser, session: WriteSession
 ) -> Envelope[TemplateDeleted]:
     """Remove your template. One that was never ordered is deleted (`result: deleted`); one
     that requests were made from is deactivated instead (`result: deactivated`), so those
@@ -104,7 +104,7 @@ async def instantiate_template(
     template_id: str,
     body: InstantiateTemplate,
     user: CurrentUser,
-    session: SessionDep,
+    session: WriteSession,
     settings: SettingsDep,
 ) -> Envelope[TemplateOrder]:
     """Order from a template in one step (any signed-in user except its seller).

@@ -9,9 +9,8 @@ from pydantic import ValidationError
 from pydantic.alias_generators import to_camel
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bazaar.auth.dependencies import RoleRequired
 from bazaar.config import Settings
-from bazaar.kit.errors import NotFound, ValidationFailed
+from bazaar.kit.errors import NotFound, RoleRequired, ValidationFailed
 from bazaar.kit.pagination import Page, PageParams
 from bazaar.marketplace.categories import service as categories
 from bazaar.marketplace.offers import service as offers

@@ -1,0 +1,98 @@
+"""Which tasks hold a write transaction, and the guard that keeps slow work out of them.
+
+A write transaction holds locks: row locks on PostgreSQL, the whole database's write lock
+on SQLite (`BEGIN IMMEDIATE`). Work that waits on something else — hashing a password,
+talking SMTP, HTTP or JSON-RPC — must not run while one is open, or every other writer
+queues behind it. The write engine reports each transaction's begin and end
+(`track_write_transactions`), keyed by the asyncio task that runs it; the slow paths call
+`assert_no_write_transaction(...)` first.
+
+Outside production a violation raises `SlowWorkUnderLock`, so any code path the test suite
+exercises proves the rule; in production it is logged (`slow_work_under_lock`) and the work
+goes on. `checks` counts each kind of guarded work, so a test can show the guard ran.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import weakref
+from collections import Counter
+from typing import Any
+
+import structlog
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+log = structlog.get_logger("bazaar.locks")
+
+
+class SlowWorkUnderLock(RuntimeError):
+    """Slow work was started while this task held a write transaction."""
+
+
+class _WriteTransactions:
+    def __init__(self) -> None:
+        # Keyed by the task itself (weakly): a finished task's entry goes with it.
+        self._open: weakref.WeakKeyDictionary[asyncio.Task[Any], int] = weakref.WeakKeyDictionary()
+        self.strict = True
+        self.checks: Counter[str] = Counter()
+        self.violations: Counter[str] = Counter()
+
+    @staticmethod
+    def _task_key() -> asyncio.Task[Any] | None:
+        try:
+            return asyncio.current_task()
+        except RuntimeError:
+            return None  # not on an event loop (a thread): the task that started it checked
+
+    def opened(self) -> None:
+        key = self._task_key()
+        if key is not None:
+            self._open[key] = self._open.get(key, 0) + 1
+
+    def closed(self) -> None:
+        key = self._task_key()
+        if key is None or key not in self._open:
+            return
+        left = self._open[key] - 1
+        if left:
+            self._open[key] = left
+        else:
+            del self._open[key]
+
+    def held_by_current_task(self) -> bool:
+        key = self._task_key()
+        return key is not None and key in self._open
+
+    def check(self, work: str) -> None:
+        self.checks[work] += 1
+        if not self.held_by_current_task():
+            return
+        self.violations[work] += 1
+        if self.strict:
+            raise SlowWorkUnderLock(f"{work} started inside a write transaction")
+        log.error("slow_work_under_lock", work=work)
+
+
+WRITE_TRANSACTIONS = _WriteTransactions()
+
+
+def assert_no_write_transaction(work: str) -> None:
+    """Call before slow work (`work` names it, e.g. "password hash", "smtp")."""
+    WRITE_TRANSACTIONS.check(work)
+
+
+def track_write_transactions(engine: AsyncEngine) -> None:
+    """Record the begin and end of every transaction of `engine` against its task."""
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _begin(_conn: Any) -> None:
+        WRITE_TRANSACTIONS.opened()
+
+    @event.listens_for(engine.sync_engine, "commit")
+    def _commit(_conn: Any) -> None:
+        WRITE_TRANSACTIONS.closed()
+
+    @event.listens_for(engine.sync_engine, "rollback")
+    def _rollback(_conn: Any) -> None:
+        WRITE_TRANSACTIONS.closed()
