@@ -123,8 +123,18 @@ def make_app(settings: Settings, db: Database) -> FastAPI:
     return app
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 async def app(settings: Settings, db: Database) -> AsyncIterator[FastAPI]:
+    """One app for the whole run: building it (routes, OpenAPI models) costs far more than
+    most tests. Tests that add routes or change its state use `fresh_app`."""
+    application = make_app(settings, db)
+    async with LifespanManager(application):
+        yield application
+
+
+@pytest.fixture
+async def fresh_app(settings: Settings, db: Database) -> AsyncIterator[FastAPI]:
+    """An app of this test's own, free to change."""
     application = make_app(settings, db)
     async with LifespanManager(application):
         yield application

@@ -65,10 +65,11 @@ class Settings(BaseSettings):
     rate_limit_prefix: str | None = None
 
     max_body_bytes: int = 10 * 1024 * 1024
-    # PostgreSQL connections each API process keeps for reads (GET requests) and writes;
-    # about as many reads as requests are in flight need one (see kit/db.py).
-    db_read_pool_size: int = Field(40, ge=1)
-    db_write_pool_size: int = Field(10, ge=1)
+    # PostgreSQL connections each process keeps for read sessions and for write
+    # transactions; fixed pools without overflow, 16 in all by default, so 4 API processes
+    # and 2 workers fit a server with max_connections=100 (docs/operations.md).
+    db_read_pool_size: int = Field(10, ge=1)
+    db_write_pool_size: int = Field(6, ge=1)
     # When set, GET /metrics requires `Authorization: Bearer <METRICS_TOKEN>`.
     metrics_token: str | None = None
 

@@ -4,6 +4,7 @@ concurrent duplicates run the effects once. Exercised through a throwaway route.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from decimal import Decimal
 from typing import Any
 
@@ -40,7 +41,16 @@ class Route:
 
 
 @pytest.fixture
-def route(app: FastAPI) -> Route:
+async def client(fresh_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    """These tests add routes: a client of an app of their own."""
+    transport = httpx.ASGITransport(app=fresh_app, client=("203.0.113.7", 4242))
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+        yield c
+
+
+@pytest.fixture
+def route(fresh_app: FastAPI) -> Route:
+    app = fresh_app
     state = Route()
 
     async def pay(body: PayIn, session: WriteSession, user: OptionalUser, idem: Idem) -> Any:
