@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import re
+from collections.abc import Mapping
 from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
@@ -192,10 +194,13 @@ class Settings(BaseSettings):
         }
 
 
-def ignored_legacy_env(environ: dict[str, str]) -> list[str]:
-    """Names of REPO_* / MONGO_CONNECT_MODE variables: accepted, ignored, warned once."""
+def ignored_legacy_env(environ: Mapping[str, str] | None = None) -> list[str]:
+    """Names of REPO_* / MONGO_CONNECT_MODE variables (of the process environment by
+    default): accepted, ignored, warned once at startup. The one place besides Settings
+    that reads the environment."""
+    names = os.environ if environ is None else environ
     return sorted(
-        k for k in environ if k.upper().startswith("REPO_") or k.upper() == "MONGO_CONNECT_MODE"
+        k for k in names if k.upper().startswith("REPO_") or k.upper() == "MONGO_CONNECT_MODE"
     )
 
 

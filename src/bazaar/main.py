@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
-import os
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -34,7 +33,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     settings = settings or get_settings()
     check_startup(settings)
     configure_logging(settings)
-    ignored = ignored_legacy_env(dict(os.environ))
+    ignored = ignored_legacy_env()
     if ignored:
         log.warning("ignored_legacy_env", names=ignored, why="Bazaar has one store; see README")
 
