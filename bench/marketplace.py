@@ -22,7 +22,6 @@ import re
 import secrets
 import shutil
 import statistics
-import subprocess
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -36,7 +35,7 @@ from asgi_lifespan import LifespanManager
 
 from bazaar.config import Settings
 from bazaar.kit.db import Database
-from bench import run
+from bench import servers
 from bench.breakdown import bazaar_settings
 from bench.common import add_server_options, pg_execute, replace_block
 from bench.seed_marketplace import Seeded, seed
@@ -62,7 +61,7 @@ STATEMENT_KINDS = ("category", "total (count)", "page rows", "offer counts")
 class Row:
     scenario: str
     viewer: str
-    result: run.Result
+    result: servers.Result
 
 
 @dataclass
@@ -96,12 +95,12 @@ def measure_row(
     label: str, scenario: str, viewer: str, url: str, pid: int, headers: dict[str, str],
     args: argparse.Namespace,
 ) -> Row:  # fmt: skip
-    run.load("wrk", url, headers, args.connections, min(3.0, args.seconds))  # warm-up
-    cpu_before = run.cpu_seconds(pid)
-    raw = run.load("wrk", url, headers, args.connections, args.seconds)
-    cpu_used = run.cpu_seconds(pid) - cpu_before
+    servers.load("wrk", url, headers, args.connections, min(3.0, args.seconds))  # warm-up
+    cpu_before = servers.cpu_seconds(pid)
+    raw = servers.load("wrk", url, headers, args.connections, args.seconds)
+    cpu_used = servers.cpu_seconds(pid) - cpu_before
     errors = ("non_2xx", "connect_errors", "read_errors", "write_errors", "timeouts")
-    result = run.Result(
+    result = servers.Result(
         target=label,
         path=url,
         rps=raw["requests"] / (raw["duration_us"] / 1e6),
@@ -111,7 +110,7 @@ def measure_row(
         requests=raw["requests"],
         failures=sum(raw[k] for k in errors),
         cpu_ms=1000 * cpu_used / max(1, raw["requests"]),
-        peak_rss_mb=run.peak_rss_mb(pid),
+        peak_rss_mb=servers.peak_rss_mb(pid),
     )
     print(
         f"  {label:<16} {scenario:<46} {viewer:<9} {result.rps:6.0f} req/s  "
@@ -238,9 +237,8 @@ def bench_backend(
 ) -> Backend:
     with tempfile.TemporaryDirectory(prefix="bazaar-bench-market-") as tmp:
         workdir = Path(tmp)
-        env = run.base_env(workdir) | extra_env
-        migrate = [run.bazaar_command(), "migrate"]
-        subprocess.run(migrate, env=env, cwd=workdir, check=True, capture_output=True)
+        env = servers.bazaar_env(workdir, **extra_env)
+        servers.migrate(env, workdir)
         # In-process checks log warnings only (the served app keeps its access log).
         settings = bazaar_settings(workdir, pg_url, None).model_copy(
             update={"log_level": "WARNING"}
@@ -251,12 +249,12 @@ def bench_backend(
             f"{seeded.offers} offers in {seeded.seconds:.1f} s",
             flush=True,
         )
-        port = run.free_port()
+        port = servers.free_port()
         base = f"http://127.0.0.1:{port}"
-        command = [run.bazaar_command(), "serve", "--host", "127.0.0.1", "--port", str(port)]
+        command = servers.serve_command(port)
         rows = []
-        with run.running(command, env, workdir, base + "/health") as pid:
-            auth, _ = run.prepare_user(base)
+        with servers.running(command, env, workdir, base + "/health") as pid:
+            auth, _ = servers.prepare_user(base)
             for name, query in SCENARIOS:
                 for viewer in VIEWERS:
                     headers = auth if viewer == "signed-in" else {}
@@ -272,7 +270,7 @@ def render(backends: list[Backend], args: argparse.Namespace, load: tuple[float,
     lines = [
         BEGIN,
         f"Run: `flock /tmp/bazaar-bench.lock .venv/bin/python -m bench.marketplace` on "
-        f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC — {run.machine()}.",
+        f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC — {servers.machine()}.",
         f"Data: {data.requests:,} requests ({statuses}), {data.offers:,} offers "
         f"({data.live_offers:,} live), {data.categories} categories, {data.users} users. "
         f"Load: wrk 1 thread, {args.connections} keep-alive connections, {args.seconds:g} s "
@@ -358,7 +356,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--requests", type=int, default=10_000, help="purchase requests")
     parser.add_argument("--offers", type=int, default=4_000)
     parser.add_argument("--backend", choices=("both", "sqlite", "postgresql"), default="both")
-    parser.add_argument("--out", type=Path, default=run.ROOT / "docs" / "performance.md")
+    parser.add_argument("--out", type=Path, default=servers.ROOT / "docs" / "performance.md")
     parser.add_argument(
         "--plans", type=Path, default=Path(tempfile.gettempdir()) / "bazaar-marketplace-plans.txt"
     )
@@ -369,14 +367,14 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit("wrk is required (apt-get install -y wrk)")
     load_before = os.getloadavg()[0]
     backends = [bench_backend("SQLite", {}, None, args)] if args.backend != "postgresql" else []
-    if args.backend != "sqlite" and run.pg_available(args.pg_admin_url):
+    if args.backend != "sqlite" and servers.pg_available(args.pg_admin_url):
         name = f"bazaar_bench_{secrets.token_hex(5)}"
         asyncio.run(pg_execute(args.pg_admin_url, f'CREATE DATABASE "{name}"'))
         try:
             pg_url = args.pg_admin_url.rsplit("/", 1)[0] + "/" + name
             extra = {"PG_URL": pg_url}
             label = "PostgreSQL"
-            if run.redis_available(args.redis_url):
+            if servers.redis_available(args.redis_url):
                 extra |= {"REDIS_URI": args.redis_url, "RATE_LIMIT_PREFIX": f"bench-{name}"}
                 label = "PostgreSQL+Redis"
             backends.append(bench_backend(label, extra, pg_url, args))
