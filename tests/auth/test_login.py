@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import statistics
 import time
+import uuid
 from pathlib import Path
 
 import bcrypt
 import httpx
+import jwt
 from asgi_lifespan import LifespanManager
 
 from bazaar.config import Settings
@@ -198,3 +200,21 @@ async def test_unreadable_stored_hash_is_a_failed_sign_in_not_a_crash(
     response = await login(client, account.email, "p" * 100)
     assert response.status_code == 401
     assert error(response)["code"] == "INVALID_CREDENTIALS"
+
+
+async def test_tokens_with_insane_claims_are_refused_not_crashed(
+    client: httpx.AsyncClient, settings: Settings
+) -> None:
+    """An `exp` of 1e20 overflowed the datetime conversion and answered 500."""
+    base = {"sub": str(uuid.uuid4()), "ver": 0, "typ": "access"}
+    for claims in (
+        {**base, "exp": 1e20},
+        {**base, "exp": 10**30},
+        {**base, "exp": 4102444800, "sid": "not-a-uuid"},
+        {**base, "exp": 4102444800, "roles": "admin"},
+        {**base, "exp": 4102444800, "sub": ["x"]},
+    ):
+        token = jwt.encode(claims, settings.jwt_secret, algorithm="HS256")
+        me = await client.get("/api/auth/me", headers=bearer(token))
+        assert me.status_code == 401, claims
+        assert error(me)["code"] == "INVALID_TOKEN"

@@ -182,3 +182,60 @@ async def test_password_change_checks_the_current_password(client: httpx.AsyncCl
     # Nothing changed: the old password and session still work.
     assert (await client.get("/api/auth/me", headers=headers)).status_code == 200
     assert (await login(client, data["user"]["email"])).status_code == 200
+
+
+async def _me(client: httpx.AsyncClient, token: str) -> int:
+    return (await client.get("/api/auth/me", headers=bearer(token))).status_code
+
+
+async def test_logout_ends_the_sessions_access_tokens_at_once(client: httpx.AsyncClient) -> None:
+    """Logging out used to leave the access token of that session working for up to
+    JWT_EXPIRES_IN (7 days); another sign-in of the same account keeps working."""
+    data = await register(client)
+    other = (await login(client, data["user"]["email"])).json()["data"]
+    rotated = (await _refresh(client, data["refreshToken"])).json()["data"]
+
+    response = await client.post("/api/auth/logout", json={"refreshToken": rotated["refreshToken"]})
+
+    assert response.status_code == 200
+    for token in (data["accessToken"], rotated["accessToken"]):
+        me = await client.get("/api/auth/me", headers=bearer(token))
+        assert me.status_code == 401
+        assert error(me)["code"] == "INVALID_TOKEN"
+    assert (
+        await client.get("/api/auth/me", headers=bearer(other["accessToken"]))
+    ).status_code == 200
+
+
+async def test_logout_with_only_the_bearer_token_ends_that_session(
+    client: httpx.AsyncClient,
+) -> None:
+    """A frontend written for the seed logs out with its access token and no body."""
+    data = await register(client)
+    other = (await login(client, data["user"]["email"])).json()["data"]
+
+    response = await client.post("/api/auth/logout", headers=bearer(data["accessToken"]))
+
+    assert response.status_code == 200
+    assert (
+        await client.get("/api/auth/me", headers=bearer(data["accessToken"]))
+    ).status_code == 401
+    assert (await _refresh(client, data["refreshToken"])).status_code == 401
+    assert (
+        await client.get("/api/auth/me", headers=bearer(other["accessToken"]))
+    ).status_code == 200
+    nothing = await client.post("/api/auth/logout")
+    assert nothing.status_code == 400
+    assert error(nothing)["code"] == "VALIDATION_FAILED"
+    forged = await client.post("/api/auth/logout", headers=bearer("not.a.jwt"))
+    assert forged.status_code == 401
+
+
+async def test_reusing_a_refresh_token_ends_that_sessions_access_tokens(
+    client: httpx.AsyncClient,
+) -> None:
+    data = await register(client)
+    second = (await _refresh(client, data["refreshToken"])).json()["data"]
+    assert (await _refresh(client, data["refreshToken"])).status_code == 401  # reuse
+    me = await client.get("/api/auth/me", headers=bearer(second["accessToken"]))
+    assert me.status_code == 401

@@ -13,16 +13,28 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from bazaar.auth.errors import AccountBanned
 from bazaar.config import Settings
 from bazaar.kit import idempotency
-from bazaar.kit.deps import RequestDbDep, Sessions, WriteSession
+from bazaar.kit.db import Sessions
+from bazaar.kit.deps import RequestDbDep, WriteSession
 from bazaar.kit.errors import RoleRequired, Unauthorized
 from bazaar.kit.security import AccessClaims, decode_access_token
-from bazaar.models import User
+from bazaar.models import RefreshToken, User
 
 bearer = HTTPBearer(auto_error=False, description="Access token from /api/auth/login")
 
 # Built once: a statement object memoizes its compiled-cache key, so each request skips
 # building the WHERE clause and hashing it (a measurable share of an authenticated read).
 _USER_BY_ID = sa.select(User).where(User.id == sa.bindparam("user_id"))
+# The same read for a token bound to a sign-in session, with whether that session is still
+# live (a refresh token of its family not revoked): one statement, no extra round trip.
+_SESSION_LIVE = (
+    sa.exists()
+    .where(
+        RefreshToken.family_id == sa.bindparam("session_id"),
+        RefreshToken.revoked_at.is_(None),
+    )
+    .label("live")
+)
+_USER_AND_SESSION = sa.select(User, _SESSION_LIVE).where(User.id == sa.bindparam("user_id"))
 
 
 class _VerifiedTokens:
@@ -74,8 +86,15 @@ async def _authenticate(
     # Through the request's own session (whatever kind the endpoint declared), so the
     # request holds one connection, not one for this lookup and another for its work.
     session = rdb.session()
-    user = (await session.execute(_USER_BY_ID, {"user_id": claims.user_id})).scalar_one_or_none()
-    if user is None or user.token_version != claims.token_version:
+    live = True
+    if claims.session_id is None:
+        params = {"user_id": claims.user_id}
+        user = (await session.execute(_USER_BY_ID, params)).scalar_one_or_none()
+    else:
+        params = {"user_id": claims.user_id, "session_id": claims.session_id}
+        row = (await session.execute(_USER_AND_SESSION, params)).one_or_none()
+        user, live = (row[0], bool(row[1])) if row is not None else (None, False)
+    if user is None or user.token_version != claims.token_version or not live:
         raise Unauthorized("Invalid or expired access token", code="INVALID_TOKEN")
     if user.banned_at is not None:
         raise AccountBanned()
@@ -99,7 +118,19 @@ async def get_optional_user(
     return await _authenticate(request, rdb, credentials)
 
 
+async def get_bearer_claims(request: Request, credentials: Credentials) -> AccessClaims | None:
+    """The bearer token's claims, checked for signature and expiry only (no user read):
+    enough to end the session it names. A bad token is 401; no token is None."""
+    if credentials is None:
+        return None
+    claims = _verified.claims(request.app.state.settings, credentials.credentials)
+    if claims is None:
+        raise Unauthorized("Invalid or expired access token", code="INVALID_TOKEN")
+    return claims
+
+
 CurrentUser = Annotated[User, Depends(get_current_user)]
+BearerClaims = Annotated[AccessClaims | None, Depends(get_bearer_claims)]
 OptionalUser = Annotated[User | None, Depends(get_optional_user)]
 
 

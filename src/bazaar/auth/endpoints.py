@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Request, status
 from fastapi.responses import JSONResponse
 
 from bazaar.auth import service
-from bazaar.auth.dependencies import CurrentUser
+from bazaar.auth.dependencies import BearerClaims, CurrentUser
 from bazaar.auth.errors import RecordedFailure
 from bazaar.auth.schemas import (
     AuthSession,
@@ -25,7 +25,7 @@ from bazaar.auth.schemas import (
     RegisterInput,
 )
 from bazaar.kit.deps import InlineReads, SettingsDep, Staged, WriteSession
-from bazaar.kit.errors import envelope_error
+from bazaar.kit.errors import ValidationFailed, envelope_error
 from bazaar.kit.ratelimit import limit_auth
 from bazaar.kit.schemas import Envelope
 
@@ -142,14 +142,30 @@ async def refresh(
     return _session(result)
 
 
-@router.post("/logout", response_model=Envelope[LogoutResult])
-async def logout(body: LogoutInput, session: WriteSession) -> Envelope[LogoutResult]:
-    """End the session the refresh token belongs to (safe to repeat).
+@router.post(
+    "/logout",
+    response_model=Envelope[LogoutResult],
+    responses={
+        400: {"description": "Neither a refresh token nor a bearer token (`VALIDATION_FAILED`)"},
+        401: {"description": "The bearer token is invalid or expired (`INVALID_TOKEN`)"},
+    },
+)
+async def logout(
+    session: WriteSession, claims: BearerClaims, body: LogoutInput | None = None
+) -> Envelope[LogoutResult]:
+    """End a sign-in session (safe to repeat): the one the `refreshToken` belongs to, and
+    the one the bearer access token belongs to. Its refresh tokens are revoked and its
+    access tokens stop working at once. Send either or both; with only the bearer token
+    (no body) that session ends.
 
     With `allDevices: true` every session of the account ends and all access tokens stop
-    working. Access tokens of the ended session stay valid until they expire; discard them.
+    working.
     """
-    await service.logout(session, body.refresh_token, body.all_devices)
+    refresh_token = body.refresh_token if body is not None else None
+    if refresh_token is None and claims is None:
+        raise ValidationFailed.on("refreshToken", "send a refresh token or a bearer token")
+    all_devices = body.all_devices if body is not None else False
+    await service.logout(session, refresh_token, claims, all_devices)
     return Envelope(data=LogoutResult())
 
 

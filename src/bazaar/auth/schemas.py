@@ -74,7 +74,7 @@ class RefreshInput(Input):
 
 
 class LogoutInput(Input):
-    refresh_token: OpaqueToken
+    refresh_token: OpaqueToken | None = None
     all_devices: bool = Field(
         False, description="Also end every other session and invalidate all access tokens"
     )

@@ -47,6 +47,7 @@ from bazaar.kit.errors import AppError, ValidationFailed
 from bazaar.kit.locks import assert_no_write_transaction
 from bazaar.kit.security import (
     PASSWORD_WORK,
+    AccessClaims,
     dummy_hash,
     hash_password_async,
     password_hasher,
@@ -260,16 +261,31 @@ async def refresh(
     return SignedIn(user, tokens)
 
 
-async def logout(session: AsyncSession, raw_token: str, all_devices: bool) -> None:
-    """End the session the refresh token belongs to; unknown or spent tokens are a no-op."""
-    token = await repository.refresh_token_by_hash(session, sha256_hex(raw_token))
-    if token is None:
-        return
+async def logout(
+    session: AsyncSession,
+    raw_token: str | None,
+    claims: AccessClaims | None,
+    all_devices: bool,
+) -> None:
+    """End the session named by the refresh token and/or by the bearer access token (its
+    `sid`): its refresh tokens are revoked and its access tokens stop working at once.
+    Unknown or spent tokens are a no-op; `all_devices` ends every session of the account."""
     now = utcnow()
-    active = token.revoked_at is None and token.rotated_at is None and token.expires_at > now
-    await repository.revoke_family(session, token.family_id, now)
-    if all_devices and active:
-        user = await repository.user_by_id(session, token.user_id, lock=True)
+    user_id: uuid.UUID | None = None
+    if raw_token is not None:
+        token = await repository.refresh_token_by_hash(session, sha256_hex(raw_token))
+        if token is not None:
+            await repository.revoke_family(session, token.family_id, now)
+            active = (
+                token.revoked_at is None and token.rotated_at is None and token.expires_at > now
+            )
+            user_id = token.user_id if active else None
+    if claims is not None:
+        if claims.session_id is not None:
+            await repository.revoke_family(session, claims.session_id, now)
+        user_id = claims.user_id
+    if all_devices and user_id is not None:
+        user = await repository.user_by_id(session, user_id, lock=True)
         if user is not None:
             await _end_all_sessions(session, user, now)
 

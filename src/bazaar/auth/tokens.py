@@ -38,14 +38,20 @@ async def issue_tokens(
     family_id: uuid.UUID | None = None,
     user_agent: str | None = None,
 ) -> IssuedTokens:
-    """A new access token and a refresh token (a new family unless `family_id` is given)."""
-    access, _ = create_access_token(settings, user.id, list(user.roles or []), user.token_version)
+    """A new access token and a refresh token (a new family unless `family_id` is given).
+
+    The family is the sign-in session: the access token names it (`sid`), so ending the
+    family (logout, reuse detection) ends its access tokens too."""
+    family_id = family_id or uuid.uuid4()
+    access, _ = create_access_token(
+        settings, user.id, list(user.roles or []), user.token_version, session_id=family_id
+    )
     raw = new_secret(32)
     lifetime = settings.refresh_token_expires_in
     session.add(
         RefreshToken(
             user_id=user.id,
-            family_id=family_id or uuid.uuid4(),
+            family_id=family_id,
             token_hash=sha256_hex(raw),
             expires_at=utcnow() + lifetime,
             user_agent=user_agent[:300] if user_agent else None,

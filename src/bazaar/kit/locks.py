@@ -32,37 +32,36 @@ class SlowWorkUnderLock(RuntimeError):
 
 class _WriteTransactions:
     def __init__(self) -> None:
-        # Keyed by the task itself (weakly): a finished task's entry goes with it.
-        self._open: weakref.WeakKeyDictionary[asyncio.Task[Any], int] = weakref.WeakKeyDictionary()
+        # Open transactions by DBAPI connection, each with the task that began it (weakly:
+        # a finished task's entry can never match again). Keyed by connection because a
+        # transaction may end in another task than the one that began it (SQLAlchemy
+        # closes sessions in a shielded task of their own); a connection going back to
+        # the pool, or dropped, ends whatever it had open.
+        self._open: dict[int, weakref.ref[asyncio.Task[Any]]] = {}
         self.strict = True
         self.checks: Counter[str] = Counter()
         self.violations: Counter[str] = Counter()
 
     @staticmethod
-    def _task_key() -> asyncio.Task[Any] | None:
+    def _current() -> asyncio.Task[Any] | None:
         try:
             return asyncio.current_task()
         except RuntimeError:
             return None  # not on an event loop (a thread): the task that started it checked
 
-    def opened(self) -> None:
-        key = self._task_key()
-        if key is not None:
-            self._open[key] = self._open.get(key, 0) + 1
+    def opened(self, dbapi_connection: Any) -> None:
+        task = self._current()
+        if task is not None:
+            self._open[id(dbapi_connection)] = weakref.ref(task)
 
-    def closed(self) -> None:
-        key = self._task_key()
-        if key is None or key not in self._open:
-            return
-        left = self._open[key] - 1
-        if left:
-            self._open[key] = left
-        else:
-            del self._open[key]
+    def closed(self, dbapi_connection: Any) -> None:
+        self._open.pop(id(dbapi_connection), None)
 
     def held_by_current_task(self) -> bool:
-        key = self._task_key()
-        return key is not None and key in self._open
+        task = self._current()
+        if task is None:
+            return False
+        return any(ref() is task for ref in list(self._open.values()))
 
     def check(self, work: str) -> None:
         self.checks[work] += 1
@@ -85,14 +84,24 @@ def assert_no_write_transaction(work: str) -> None:
 def track_write_transactions(engine: AsyncEngine) -> None:
     """Record the begin and end of every transaction of `engine` against its task."""
 
+    def raw(conn: Any) -> Any:
+        return conn.connection.dbapi_connection
+
     @event.listens_for(engine.sync_engine, "begin")
-    def _begin(_conn: Any) -> None:
-        WRITE_TRANSACTIONS.opened()
+    def _begin(conn: Any) -> None:
+        WRITE_TRANSACTIONS.opened(raw(conn))
 
     @event.listens_for(engine.sync_engine, "commit")
-    def _commit(_conn: Any) -> None:
-        WRITE_TRANSACTIONS.closed()
+    def _commit(conn: Any) -> None:
+        WRITE_TRANSACTIONS.closed(raw(conn))
 
     @event.listens_for(engine.sync_engine, "rollback")
-    def _rollback(_conn: Any) -> None:
-        WRITE_TRANSACTIONS.closed()
+    def _rollback(conn: Any) -> None:
+        WRITE_TRANSACTIONS.closed(raw(conn))
+
+    pool = engine.sync_engine.pool
+    for name in ("checkin", "close", "invalidate", "soft_invalidate", "reset"):
+
+        @event.listens_for(pool, name)
+        def _ended(dbapi_connection: Any, *_: Any) -> None:
+            WRITE_TRANSACTIONS.closed(dbapi_connection)

@@ -6,7 +6,7 @@ import hashlib
 import secrets
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
@@ -75,10 +75,17 @@ class AccessClaims:
     token_version: int
     jti: str
     expires_at: datetime
+    # The sign-in session (refresh-token family) the token belongs to: logging out ends it.
+    # None for tokens issued before sessions were bound (they expire within JWT_EXPIRES_IN).
+    session_id: uuid.UUID | None = None
 
 
 def create_access_token(
-    settings: Settings, user_id: uuid.UUID, roles: list[str], token_version: int
+    settings: Settings,
+    user_id: uuid.UUID,
+    roles: list[str],
+    token_version: int,
+    session_id: uuid.UUID | None = None,
 ) -> tuple[str, datetime]:
     expires_at = utcnow() + settings.jwt_expires_in
     payload: dict[str, Any] = {
@@ -90,7 +97,14 @@ def create_access_token(
         "exp": int(expires_at.timestamp()),
         "typ": "access",
     }
+    if session_id is not None:
+        payload["sid"] = str(session_id)
     return jwt.encode(payload, settings.jwt_secret, algorithm=ALGORITHM), expires_at
+
+
+# Claims outside these bounds are not a token we issued (an `exp` of 1e20 overflowed the
+# datetime conversion and answered 500).
+_MAX_TIMESTAMP = 253402300799  # 9999-12-31T23:59:59Z
 
 
 def decode_access_token(settings: Settings, token: str) -> AccessClaims | None:
@@ -100,14 +114,22 @@ def decode_access_token(settings: Settings, token: str) -> AccessClaims | None:
         )
         if data.get("typ", "access") != "access":
             return None
+        exp = data["exp"]
+        if not isinstance(exp, int | float) or not 0 < exp <= _MAX_TIMESTAMP:
+            return None
+        sid = data.get("sid")
+        roles = data.get("roles", [])
+        if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
+            return None
         return AccessClaims(
-            user_id=uuid.UUID(data["sub"]),
-            roles=list(data.get("roles", [])),
+            user_id=uuid.UUID(str(data["sub"])),
+            roles=list(roles),
             token_version=int(data.get("ver", 0)),
             jti=str(data.get("jti", "")),
-            expires_at=datetime.fromtimestamp(data["exp"]).astimezone(),
+            expires_at=datetime.fromtimestamp(exp, UTC),
+            session_id=uuid.UUID(str(sid)) if sid is not None else None,
         )
-    except (jwt.PyJWTError, ValueError, KeyError, TypeError):
+    except (jwt.PyJWTError, ValueError, KeyError, TypeError, OverflowError, OSError):
         return None
 
 
