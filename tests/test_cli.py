@@ -9,10 +9,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+from bazaar.kit.migrations import head_revision
 
-def bazaar(*args: str, data_dir: Path) -> subprocess.CompletedProcess[str]:
+
+def bazaar(*args: str, data_dir: Path, **extra: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k not in ("PG_URL", "REDIS_URI", "NODE_ENV")}
     env["DATA_DIR"] = str(data_dir)
+    env.update(extra)
     return subprocess.run(
         [sys.executable, "-m", "bazaar.cli", *args],
         env=env,
@@ -34,7 +37,7 @@ def test_migrate_and_seed_are_idempotent(tmp_path: Path) -> None:
     db = tmp_path / "bazaar.db"
     with sqlite3.connect(db) as conn:
         (revision,) = conn.execute("SELECT version_num FROM alembic_version").fetchone()
-    assert revision == "0003_request_listing_index"
+    assert revision == head_revision()
 
     first = bazaar("seed", data_dir=tmp_path)
     assert first.returncode == 0, first.stderr
@@ -45,6 +48,19 @@ def test_migrate_and_seed_are_idempotent(tmp_path: Path) -> None:
     assert second.returncode == 0, second.stderr
     assert "'users': 0" in second.stderr and "'categories': 0" in second.stderr
     assert (count(db, "users"), count(db, "categories")) == (users, categories)
+
+
+def test_production_seed_creates_no_development_accounts(tmp_path: Path) -> None:
+    production = {"NODE_ENV": "production", "JWT_SECRET": "s" * 40, "METRICS_TOKEN": "m" * 24}
+    assert bazaar("migrate", data_dir=tmp_path, **production).returncode == 0
+    seeded = bazaar("seed", data_dir=tmp_path, **production)
+    assert seeded.returncode == 0, seeded.stderr
+    db = tmp_path / "bazaar.db"
+    assert count(db, "users") == 0 and count(db, "categories") > 5
+    refused = bazaar("seed", data_dir=tmp_path, SEED_USERS="true", **production)
+    assert refused.returncode == 2
+    assert "SEED_USERS" in refused.stdout + refused.stderr
+    assert count(db, "users") == 0
 
 
 def test_openapi_command_writes_the_spec(tmp_path: Path) -> None:

@@ -18,9 +18,20 @@ from bazaar.config import (
     parse_duration,
 )
 
+PRODUCTION = {"NODE_ENV": "production", "JWT_SECRET": "s" * 40, "METRICS_TOKEN": "m" * 24}
+
 
 def settings_from(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Settings:
-    for name in ("PG_URL", "REDIS_URI", "JWT_SECRET", "NODE_ENV", "APP_ENV", "PORT"):
+    for name in (
+        "PG_URL",
+        "REDIS_URI",
+        "JWT_SECRET",
+        "NODE_ENV",
+        "APP_ENV",
+        "PORT",
+        "SEED_USERS",
+        "METRICS_TOKEN",
+    ):
         monkeypatch.delenv(name, raising=False)
     for name, value in env.items():
         monkeypatch.setenv(name, value)
@@ -39,6 +50,7 @@ def test_zero_config_runs_on_sqlite_with_seed_defaults(monkeypatch: pytest.Monke
     assert s.rate_limit_global == "100/15 minutes"
     assert s.derived_destination_sweep_signer == "build-only"
     check_startup(s)  # development starts with no configuration at all
+    assert s.seed_dev_users is True
 
 
 def test_seed_variable_names_are_read(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -99,13 +111,29 @@ def test_production_refuses_the_development_or_a_short_secret(
     with pytest.raises(ConfigError, match="at least 32"):
         check_startup(short)
     assert short.jwt_secret != DEV_JWT_SECRET
-    check_startup(settings_from({"NODE_ENV": "production", "JWT_SECRET": "s" * 32}, monkeypatch))
+    check_startup(settings_from({**PRODUCTION, "JWT_SECRET": "s" * 32}, monkeypatch))
+
+
+def test_production_never_seeds_development_accounts(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`NODE_ENV=production bazaar seed` created admin@bazaar.local / Admin123!dev."""
+    production = settings_from(PRODUCTION, monkeypatch)
+    assert production.seed_dev_users is False
+    check_startup(production)
+    with pytest.raises(ConfigError, match="SEED_USERS"):
+        check_startup(settings_from({**PRODUCTION, "SEED_USERS": "true"}, monkeypatch))
+    assert settings_from({**PRODUCTION, "SEED_USERS": "false"}, monkeypatch).seed_dev_users is False
+
+
+def test_production_requires_a_metrics_token(monkeypatch: pytest.MonkeyPatch) -> None:
+    without = {k: v for k, v in PRODUCTION.items() if k != "METRICS_TOKEN"}
+    with pytest.raises(ConfigError, match="METRICS_TOKEN"):
+        check_startup(settings_from(without, monkeypatch))
 
 
 def test_production_refuses_an_enabled_integration_without_its_secret(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    env = {"NODE_ENV": "production", "JWT_SECRET": "s" * 40, "REQUEST_NETWORK_API_KEY": "k"}
+    env = {**PRODUCTION, "REQUEST_NETWORK_API_KEY": "k"}
     with pytest.raises(ConfigError, match="REQUEST_NETWORK_WEBHOOK_SECRET"):
         check_startup(settings_from(env, monkeypatch))
 

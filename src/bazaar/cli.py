@@ -94,6 +94,10 @@ def seed() -> None:
 
     settings = get_settings()
 
+    if settings.is_production and settings.seed_users:
+        console.print("[red]SEED_USERS=true is refused in production[/]")
+        raise typer.Exit(2)
+
     async def main() -> dict[str, int]:
         db = Database(settings)
         try:

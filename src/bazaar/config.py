@@ -54,7 +54,9 @@ class Settings(BaseSettings):
     frontend_url: str = "http://localhost:3000"
     trust_proxy: str = "false"
 
-    seed_users: bool = True
+    # Development accounts (known passwords) for `bazaar seed`: on by default in
+    # development, off in production, where `true` is refused.
+    seed_users: bool | None = None
     log_level: str = "INFO"
 
     # Rate limits (seed §3), written as `limits` strings.
@@ -72,7 +74,8 @@ class Settings(BaseSettings):
     # and 2 workers fit a server with max_connections=100 (docs/operations.md).
     db_read_pool_size: int = Field(10, ge=1)
     db_write_pool_size: int = Field(6, ge=1)
-    # When set, GET /metrics requires `Authorization: Bearer <METRICS_TOKEN>`.
+    # When set, GET /metrics requires `Authorization: Bearer <METRICS_TOKEN>`; required in
+    # production.
     metrics_token: str | None = None
 
     # Password hashing (Argon2id); lowered only by tests.
@@ -100,6 +103,12 @@ class Settings(BaseSettings):
     worker_poll_interval: float = 1.0
     job_max_attempts: int = 5
     job_lease_seconds: int = 300
+    # The ops.prune sweep deletes done and expired jobs, idempotency keys and spent sign-in
+    # tokens after JOB_RETENTION, dead jobs after DEAD_JOB_RETENTION (time to look at
+    # them), PRUNE_BATCH_SIZE rows per short transaction.
+    job_retention: timedelta = timedelta(days=7)
+    dead_job_retention: timedelta = timedelta(days=30)
+    prune_batch_size: int = Field(500, ge=1)
 
     # Marketplace timers
     request_default_ttl: timedelta = timedelta(days=7)
@@ -133,6 +142,8 @@ class Settings(BaseSettings):
         "delivery_grace",
         "offer_default_ttl",
         "review_window",
+        "job_retention",
+        "dead_job_retention",
         mode="before",
     )
     @classmethod
@@ -156,6 +167,11 @@ class Settings(BaseSettings):
     @property
     def database_backend(self) -> str:
         return "postgresql" if self.pg_url else "sqlite"
+
+    @property
+    def seed_dev_users(self) -> bool:
+        """Whether `bazaar seed` creates the development accounts."""
+        return self.seed_users if self.seed_users is not None else not self.is_production
 
     @property
     def run_worker_in_process(self) -> bool:
@@ -213,6 +229,10 @@ def check_startup(settings: Settings) -> None:
         problems.append("JWT_SECRET must be set in production")
     elif len(settings.jwt_secret) < 32:
         problems.append("JWT_SECRET must be at least 32 characters")
+    if settings.seed_users:
+        problems.append("SEED_USERS=true is refused: development accounts have known passwords")
+    if not settings.metrics_token:
+        problems.append("METRICS_TOKEN must be set in production (it protects /metrics)")
     if settings.smtp_host and not settings.smtp_from:
         problems.append("SMTP_FROM must be set when SMTP_HOST is set")
     if settings.request_network_api_key and not settings.request_network_webhook_secret:

@@ -14,7 +14,7 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from bazaar import __version__
 from bazaar.api import include_routers
-from bazaar.config import Settings, check_startup, get_settings, ignored_legacy_env
+from bazaar.config import ConfigError, Settings, check_startup, get_settings, ignored_legacy_env
 from bazaar.kit.clientip import ClientAddressMiddleware
 from bazaar.kit.db import Database
 from bazaar.kit.errors import install_error_handlers
@@ -29,6 +29,18 @@ log = structlog.get_logger("bazaar")
 GC_THRESHOLDS = (50_000, 20, 100)
 
 
+async def _refuse_development_passwords(db: Database, settings: Settings) -> None:
+    from bazaar.users.seed import accounts_with_dev_passwords
+
+    found = await accounts_with_dev_passwords(db, settings)
+    if found:
+        raise ConfigError(
+            "refusing to start: these accounts still have a published development password: "
+            + ", ".join(found)
+            + " (change their passwords or delete them)"
+        )
+
+
 def create_app(settings: Settings | None = None, database: Database | None = None) -> FastAPI:
     settings = settings or get_settings()
     check_startup(settings)
@@ -41,6 +53,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         db = database or Database(settings)
         app.state.db = db
+        if settings.is_production:
+            await _refuse_development_passwords(db, settings)
         worker_task: asyncio.Task[Any] | None = None
         if settings.run_worker_in_process and getattr(app.state, "start_worker", True):
             from bazaar.worker import Worker

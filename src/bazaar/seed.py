@@ -12,7 +12,7 @@ async def seed_all(db: Transactions, settings: Settings) -> dict[str, int]:
     from bazaar.users.seed import seed_users
 
     created: dict[str, int] = {}
-    created["users"] = await seed_users(db, settings) if settings.seed_users else 0
+    created["users"] = await seed_users(db, settings) if settings.seed_dev_users else 0
     async with db.transaction() as session:
         created["categories"] = await seed_categories(session)
     return created

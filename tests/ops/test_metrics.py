@@ -69,3 +69,24 @@ async def test_metrics_token_guards_the_endpoint_when_set(
         allowed = await client.get("/metrics", headers={"Authorization": "Bearer scrape-secret"})
         assert allowed.status_code == 200
         assert "bazaar_http_requests_total" in allowed.text
+
+
+async def test_labels_are_the_full_route_template_with_the_router_prefix(
+    settings: Settings, db: Database, tmp_path: Path
+) -> None:
+    """Labels lost the router prefix (`/{ref}` mixed requests, offers, categories and admin
+    users) and routes at a router's root were `<unmatched>`."""
+    async with platform_client(settings_like(settings, tmp_path), db) as client:
+        await client.get("/api/marketplace/requests")
+        await client.get("/api/marketplace/requests/0123456789abcdef01234567")
+        await client.get("/api/marketplace/categories/nope-nope")
+        await client.post("/api/auth/login", json={"email": "a@b.example", "password": "x" * 9})
+        text = (await client.get("/metrics")).text
+    routes = set(re.findall(r'bazaar_http_requests_total\{[^}]*route="([^"]*)"', text))
+    assert {
+        "/api/marketplace/requests",
+        "/api/marketplace/requests/{ref}",
+        "/api/marketplace/categories/{ref}",
+        "/api/auth/login",
+    } <= routes
+    assert "/{ref}" not in routes and "/login" not in routes

@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import httpx
 import pytest
 import sqlalchemy as sa
+from asgi_lifespan import LifespanManager
 
-from bazaar.config import Settings
+from bazaar.config import ConfigError, Settings
 from bazaar.kit.db import Database
 from bazaar.kit.errors import ValidationFailed
-from bazaar.kit.security import create_access_token, verify_password
+from bazaar.kit.security import create_access_token, hash_password, verify_password
 from bazaar.models import User
 from bazaar.users.seed import DEV_USERS, seed_users
 from bazaar.users.service import ensure_admin
+from tests.conftest import make_app
 from tests.fixtures.users import MakeUser
+from tests.ops.helpers import settings_like
 
 
 async def _user(db: Database, email: str) -> User:
@@ -93,3 +98,38 @@ async def test_ensure_admin_validates_input(
     assert caught.value.details[0]["path"] == path
     async with db.session(False) as session:
         assert (await session.execute(sa.select(sa.func.count(User.id)))).scalar_one() == 0
+
+
+async def test_production_refuses_to_start_while_a_development_password_remains(
+    db: Database, settings: Settings, make_user: MakeUser, tmp_path: Path
+) -> None:
+    """Checked once at startup: the development accounts, and any admin, tried against
+    the published passwords; the error names each account."""
+    assert await seed_users(db, settings) == len(DEV_USERS)
+    await make_user(roles=["admin"], email="ops@example.com", password="Guard123!dev")
+    await make_user(roles=["admin"], email="safe@example.com", password="a private one")
+    production = settings_like(
+        settings,
+        tmp_path,
+        data_dir=settings.data_dir,
+        node_env="production",
+        jwt_secret="p" * 40,
+        metrics_token="m" * 24,
+    )
+    with pytest.raises(ConfigError) as refused:
+        async with LifespanManager(make_app(production, db)):
+            pass
+    message = str(refused.value)
+    for email in [dev.email for dev in DEV_USERS] + ["ops@example.com"]:
+        assert email in message
+    assert "safe@example.com" not in message
+
+    # Once every such account has another password (or is gone), it starts.
+    async with db.transaction() as session:
+        await session.execute(
+            sa.update(User)
+            .where(User.email != "safe@example.com")
+            .values(password_hash=hash_password(settings, "changed after install"))
+        )
+    async with LifespanManager(make_app(production, db)):
+        pass

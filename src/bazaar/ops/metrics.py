@@ -70,8 +70,13 @@ class HttpMetrics:
 
 
 def route_template(scope: Scope) -> str:
-    route = scope.get("route")
-    path = getattr(route, "path", None)
+    """The full template of the matched route, router prefixes included.
+
+    FastAPI nests included routers: `scope["route"]` is the route as its own router knows
+    it (`/{ref}`, or `""` at the router's root), so the label comes from the effective
+    route FastAPI resolved (`/api/marketplace/requests/{ref}`)."""
+    effective = scope.get("fastapi", {}).get("effective_route_context")
+    path = getattr(effective, "path_format", None) or getattr(scope.get("route"), "path", None)
     return str(path) if path else UNMATCHED
 
 
@@ -105,7 +110,8 @@ class MetricsMiddleware:
 
 @router.get("/metrics", include_in_schema=False)
 async def metrics(request: Request) -> Response:
-    """Prometheus text exposition. With METRICS_TOKEN set, a matching Bearer token is needed."""
+    """Prometheus text exposition. With METRICS_TOKEN set (required in production), a
+    matching Bearer token is needed."""
     token = request.app.state.settings.metrics_token
     if token:
         given = request.headers.get("authorization", "")

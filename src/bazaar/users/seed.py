@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from bazaar.config import Settings
-from bazaar.kit.db import Transactions, utcnow
-from bazaar.kit.security import hash_password_async
+import sqlalchemy as sa
+from pwdlib.exceptions import UnknownHashError
+
+from bazaar.config import ConfigError, Settings
+from bazaar.kit.db import Database, Transactions, json_array_contains, utcnow
+from bazaar.kit.security import hash_password_async, verify_password_async
 from bazaar.models import User
 from bazaar.users.repository import find_by_email
 from bazaar.users.service import new_referral_code
@@ -35,6 +38,8 @@ async def seed_users(db: Transactions, settings: Settings) -> int:
     Existing accounts are left exactly as they are (roles, password, profile). Passwords are
     hashed before the transaction, which then only inserts.
     """
+    if settings.is_production:
+        raise ConfigError("development accounts are never created in production")
     hashes = {dev.email: await hash_password_async(settings, dev.password) for dev in DEV_USERS}
     created = 0
     async with db.transaction() as session:
@@ -55,3 +60,29 @@ async def seed_users(db: Transactions, settings: Settings) -> int:
             await session.flush()
             created += 1
     return created
+
+
+async def accounts_with_dev_passwords(db: Database, settings: Settings) -> list[str]:
+    """Emails of accounts that still sign in with a development password: the development
+    accounts and every admin, each tried against the published passwords. A production
+    server refuses to start while this is not empty (checked once, at startup)."""
+    dev_emails = [dev.email for dev in DEV_USERS]
+    admin = json_array_contains(User.roles, "admin", db.backend)
+    stmt = sa.select(User.email, User.password_hash).where(
+        sa.or_(sa.func.lower(User.email).in_(dev_emails), admin), User.password_hash.is_not(None)
+    )
+    async with db.reading() as session:
+        rows = (await session.execute(stmt)).all()
+    found = []
+    for email, stored in rows:
+        if stored is None:
+            continue
+        for dev in DEV_USERS:
+            try:
+                valid, _ = await verify_password_async(settings, dev.password, stored)
+            except (ValueError, UnknownHashError):
+                valid = False
+            if valid:
+                found.append(email)
+                break
+    return found
