@@ -8,6 +8,7 @@ import gc
 from collections.abc import AsyncIterator
 from typing import Any
 
+import sqlalchemy as sa
 import structlog
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
@@ -32,7 +33,13 @@ GC_THRESHOLDS = (50_000, 20, 100)
 async def _refuse_development_passwords(db: Database, settings: Settings) -> None:
     from bazaar.users.seed import accounts_with_dev_passwords
 
-    found = await accounts_with_dev_passwords(db, settings)
+    try:
+        found = await accounts_with_dev_passwords(db, settings)
+    except sa.exc.DBAPIError as exc:
+        # No users table yet (not migrated) or no database: there is no account to check,
+        # and /health reports the database.
+        log.warning("development_password_check_skipped", error=str(exc.orig))
+        return
     if found:
         raise ConfigError(
             "refusing to start: these accounts still have a published development password: "

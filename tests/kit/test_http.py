@@ -207,6 +207,7 @@ async def test_log_lines_carry_the_request_id(tmp_path: Path) -> None:
     env = {
         "NODE_ENV": "production",
         "JWT_SECRET": "x" * 48,
+        "METRICS_TOKEN": "m" * 24,
         "LOG_LEVEL": "INFO",
         "REDIS_URI": "redis://127.0.0.1:1/0",
         "RATE_LIMIT_PREFIX": f"bazaar-test-{uuid.uuid4().hex[:8]}",
