@@ -11,7 +11,6 @@ from typing import Any
 import sqlalchemy as sa
 import structlog
 from fastapi import FastAPI
-from fastapi.middleware.cors import CORSMiddleware
 
 from bazaar import __version__
 from bazaar.api import include_routers
@@ -19,7 +18,7 @@ from bazaar.config import ConfigError, Settings, check_startup, get_settings, ig
 from bazaar.kit.clientip import ClientAddressMiddleware
 from bazaar.kit.db import Database
 from bazaar.kit.errors import install_error_handlers
-from bazaar.kit.http import BodyLimitMiddleware, RequestContextMiddleware
+from bazaar.kit.http import BodyLimitMiddleware, EnvelopeCORSMiddleware, RequestContextMiddleware
 from bazaar.kit.logging import configure_logging
 from bazaar.kit.ratelimit import GlobalRateLimitMiddleware, RateLimits
 from bazaar.ops.endpoints import router as ops_router
@@ -111,7 +110,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.add_middleware(GlobalRateLimitMiddleware, limits=rate_limits)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(
-        CORSMiddleware,
+        EnvelopeCORSMiddleware,
         allow_origins=[o.strip() for o in settings.frontend_url.split(",") if o.strip()],
         allow_credentials=True,
         allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],

@@ -197,8 +197,25 @@ async def test_cors_preflight_from_another_origin_is_refused(probe: httpx.AsyncC
     )
     assert response.status_code == 400
     assert "access-control-allow-origin" not in response.headers
+    # In the envelope like every other error (it was a plain-text 400).
+    assert response.headers["content-type"].startswith("application/json")
+    assert response.json()["success"] is False
+    assert response.json()["error"]["code"] == "CORS_REJECTED"
     simple = await probe.get("/api/nope", headers={"Origin": "https://evil.example"})
     assert "access-control-allow-origin" not in simple.headers
+
+
+async def test_cors_preflight_for_a_method_outside_the_list_is_an_envelope(
+    probe: httpx.AsyncClient,
+) -> None:
+    response = await probe.options(
+        "/api/_probe/widgets",
+        headers={"Origin": "https://shop.example", "Access-Control-Request-Method": "TRACE"},
+    )
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["code"] == "CORS_REJECTED"
+    assert error["details"] == [{"path": "method", "msg": "not allowed"}]
 
 
 async def test_log_lines_carry_the_request_id(tmp_path: Path) -> None:

@@ -10,9 +10,13 @@ import uuid
 from typing import Any
 
 import structlog
+from starlette.datastructures import Headers
+from starlette.middleware.cors import CORSMiddleware
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bazaar.config import Settings
+from bazaar.kit.errors import envelope_error
 
 log = structlog.get_logger("bazaar.http")
 access_log = structlog.get_logger("bazaar.access")
@@ -180,3 +184,28 @@ class BodyLimitMiddleware:
             await send(message)
 
         await self.app(scope, limited_receive, guarded_send)
+
+
+class EnvelopeCORSMiddleware(CORSMiddleware):
+    """Starlette's CORS middleware, with refused preflights in the envelope.
+
+    Starlette answers a preflight from an origin, method or header outside the allow-list
+    with a plain-text 400; every other error of the API is JSON (`CORS_REJECTED`)."""
+
+    def preflight_response(self, request_headers: Headers) -> Response:
+        response = super().preflight_response(request_headers)
+        if response.status_code != 400:
+            return response
+        refused = bytes(response.body).decode().removeprefix("Disallowed CORS ")
+        headers = {
+            k: v
+            for k, v in response.headers.items()
+            if k.lower() not in ("content-type", "content-length")
+        }
+        return envelope_error(
+            400,
+            "CORS_REJECTED",
+            f"This cross-origin request is not allowed ({refused})",
+            details=[{"path": part.strip(), "msg": "not allowed"} for part in refused.split(",")],
+            headers=headers,
+        )
