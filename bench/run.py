@@ -7,7 +7,8 @@ temporary database) it runs `bazaar migrate`, starts `bazaar serve` as a subproc
 production settings (JSON access logs on, rate limits raised), registers a user and an
 address through the API, then loads `GET /api/auth/me` and `GET /api/address` with
 50 concurrent keep-alive clients for a bounded time each. On PostgreSQL the Express peer
-(bench/peer/server.js) then serves the same two endpoints from the same database and token.
+(bench/peer/server.js) serves the same two endpoints from the same database beside it, with
+the same token; each path is loaded on Bazaar, then on the peer.
 A bare Starlette app and plain FastAPI routes answer the very same bytes, for scale.
 Results go to docs/performance.md between the bench markers; the prose around them is kept.
 """
@@ -59,24 +60,26 @@ def bench_bazaar(
     seconds: float,
     peer: bool = False,
 ) -> tuple[list[Result], dict[str, str], dict[str, str], list[str]]:
-    """Bazaar's rows (and, with `peer`, the Express peer's on the same database and token);
-    the auth headers, Bazaar's bodies, and notes on any answer the peer gave differently."""
+    """Bazaar's rows and, with `peer`, the Express peer's, serving the same database and
+    token, measured path by path one after the other; the auth headers, Bazaar's bodies, and
+    notes on any answer the peer gave differently."""
     notes: list[str] = []
-    with tempfile.TemporaryDirectory(prefix="bazaar-bench-") as tmp:
-        workdir = Path(tmp)
+    with contextlib.ExitStack() as stack:
+        workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bazaar-bench-")))
         env = bazaar_env(workdir, src, **extra_env)
         migrate(env, workdir, src)
         port = free_port()
         base = f"http://127.0.0.1:{port}"
-        with running(serve_command(port, src), env, workdir, base + "/health") as pid:
-            headers, bodies = prepare_user(base)
-            print(f"{label}: measuring", flush=True)
-            results = measure(label, base, pid, headers, tool, connections, seconds)
+        pid = stack.enter_context(running(serve_command(port, src), env, workdir, base + "/health"))
+        headers, bodies = prepare_user(base)
+        targets = [(label, base, pid)]
         if peer:
-            with express_peer.serving(env["PG_URL"], env["JWT_SECRET"], workdir) as (url, pid):
-                notes += answer_check(url, headers, bodies)
-                print(f"{PEER}: measuring", flush=True)
-                results += measure(PEER, url, pid, headers, tool, connections, seconds)
+            serving = express_peer.serving(env["PG_URL"], env["JWT_SECRET"], workdir)
+            peer_base, peer_pid = stack.enter_context(serving)
+            notes += answer_check(peer_base, headers, bodies)
+            targets.append((PEER, peer_base, peer_pid))
+        print(f"{' and '.join(t[0] for t in targets)}: measuring", flush=True)
+        results = measure(targets, headers, tool, connections, seconds)
     return results, headers, bodies, notes
 
 
@@ -114,7 +117,7 @@ def bench_static(
         base = f"http://127.0.0.1:{port}"
         with running(command, env, workdir, base + PATHS[0]) as pid:
             print(f"{label}: measuring", flush=True)
-            return measure(label, base, pid, headers, tool, connections, seconds)
+            return measure([(label, base, pid)], headers, tool, connections, seconds)
 
 
 def render(

@@ -218,21 +218,22 @@ def window(
 
 
 def measure(
-    target: str,
-    base: str,
-    pid: int,
+    targets: list[tuple[str, str, int]],
     headers: dict[str, str],
     tool: str,
     connections: int,
     seconds: float,
 ) -> list[Result]:
-    """Each of PATHS: a warm-up (not kept), then one measured window."""
+    """Each of PATHS on each target (label, base URL, pid): a warm-up of every target (not
+    kept), then one measured window each, back to back, so they see the same machine."""
     results = []
     for path in PATHS:
-        load(tool, base + path, headers, connections, min(WARM_UP_SECONDS, seconds))
-        result = window(target, base, path, pid, headers, tool, connections, seconds)
-        results.append(result)
-        print(f"  {summary(result)}", flush=True)
+        for _, base, _ in targets:
+            load(tool, base + path, headers, connections, min(WARM_UP_SECONDS, seconds))
+        for label, base, pid in targets:
+            result = window(label, base, path, pid, headers, tool, connections, seconds)
+            results.append(result)
+            print(f"  {summary(result)}", flush=True)
     return results
 
 
