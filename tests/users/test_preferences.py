@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import httpx
 import pytest
 import sqlalchemy as sa
@@ -161,3 +163,26 @@ async def test_delivery_follows_the_saved_choice(
     # An event type added later by another domain gets the defaults.
     assert wants_notification(user, "points.awarded", "inApp") is True
     assert wants_notification(user, "points.awarded", "telegram") is False
+
+
+async def test_concurrent_changes_to_different_events_are_all_kept(
+    client: httpx.AsyncClient, make_user: MakeUser, db: Database
+) -> None:
+    """12 parallel PUTs, each switching one event's email off: PostgreSQL kept 3-9 of them
+    when the merge used the user row the auth dependency read without a lock."""
+    user = await make_user(roles=["buyer"])
+    events = sorted(EVENTS)[:12]
+    assert len(events) == 12
+    answers = await asyncio.gather(
+        *(
+            client.put(
+                "/api/user/preferences",
+                headers=user.headers,
+                json={"notifications": {event: {"email": False}}},
+            )
+            for event in events
+        )
+    )
+    assert [a.status_code for a in answers] == [200] * 12
+    final = (await client.get("/api/user/preferences", headers=user.headers)).json()["data"]
+    assert {e for e in events if final["notifications"][e]["email"] is False} == set(events)

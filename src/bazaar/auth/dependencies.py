@@ -37,6 +37,13 @@ _SESSION_LIVE = (
 _USER_AND_SESSION = sa.select(User, _SESSION_LIVE).where(User.id == sa.bindparam("user_id"))
 
 
+# The same reads under a row lock, re-read even if this session already holds the row.
+_USER_BY_ID_LOCKED = _USER_BY_ID.with_for_update(of=User).execution_options(populate_existing=True)
+_USER_AND_SESSION_LOCKED = _USER_AND_SESSION.with_for_update(of=User).execution_options(
+    populate_existing=True
+)
+
+
 class _VerifiedTokens:
     """Access tokens whose signature and claims were already checked, with their claims.
 
@@ -75,7 +82,7 @@ Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
 
 
 async def _authenticate(
-    request: Request, rdb: Sessions, credentials: HTTPAuthorizationCredentials
+    request: Request, rdb: Sessions, credentials: HTTPAuthorizationCredentials, lock: bool = False
 ) -> User:
     settings: Settings = request.app.state.settings
     claims = _verified.claims(settings, credentials.credentials)
@@ -89,10 +96,12 @@ async def _authenticate(
     live = True
     if claims.session_id is None:
         params = {"user_id": claims.user_id}
-        user = (await session.execute(_USER_BY_ID, params)).scalar_one_or_none()
+        by_id = _USER_BY_ID_LOCKED if lock else _USER_BY_ID
+        user = (await session.execute(by_id, params)).scalar_one_or_none()
     else:
         params = {"user_id": claims.user_id, "session_id": claims.session_id}
-        row = (await session.execute(_USER_AND_SESSION, params)).one_or_none()
+        with_session = _USER_AND_SESSION_LOCKED if lock else _USER_AND_SESSION
+        row = (await session.execute(with_session, params)).one_or_none()
         user, live = (row[0], bool(row[1])) if row is not None else (None, False)
     if user is None or user.token_version != claims.token_version or not live:
         raise Unauthorized("Invalid or expired access token", code="INVALID_TOKEN")
@@ -129,7 +138,19 @@ async def get_bearer_claims(request: Request, credentials: Credentials) -> Acces
     return claims
 
 
+async def get_current_user_for_update(
+    request: Request, rdb: RequestDbDep, credentials: Credentials, _write: WriteSession
+) -> User:
+    """The caller's user row, locked for this request's write transaction and read under
+    the lock: for endpoints that change the caller's own row (read-modify-write)."""
+    if credentials is None:
+        raise Unauthorized()
+    return await _authenticate(request, rdb, credentials, lock=True)
+
+
 CurrentUser = Annotated[User, Depends(get_current_user)]
+# Declares a write session: the route becomes a write route, whatever its method.
+CurrentUserForUpdate = Annotated[User, Depends(get_current_user_for_update)]
 BearerClaims = Annotated[AccessClaims | None, Depends(get_bearer_claims)]
 OptionalUser = Annotated[User | None, Depends(get_optional_user)]
 

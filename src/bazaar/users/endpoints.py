@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from bazaar.auth.dependencies import CurrentUser
+from bazaar.auth.dependencies import CurrentUser, CurrentUserForUpdate
 from bazaar.kit.deps import ReadSession, WriteSession
 from bazaar.kit.schemas import Envelope
 from bazaar.users import service
@@ -33,7 +33,7 @@ async def get_me(user: CurrentUser) -> Envelope[ProfileOut]:
 
 @router.put("/profile", response_model=Envelope[ProfileOut])
 async def put_profile(
-    changes: ProfileUpdate, user: CurrentUser, session: WriteSession
+    changes: ProfileUpdate, user: CurrentUserForUpdate, session: WriteSession
 ) -> Envelope[ProfileOut]:
     """Update your profile. Only the fields you send change (same as PATCH).
 
@@ -46,7 +46,7 @@ async def put_profile(
 
 @router.patch("/profile", response_model=Envelope[ProfileOut])
 async def patch_profile(
-    changes: ProfileUpdate, user: CurrentUser, session: WriteSession
+    changes: ProfileUpdate, user: CurrentUserForUpdate, session: WriteSession
 ) -> Envelope[ProfileOut]:
     """Update your profile. Only the fields you send change."""
     await service.update_profile(session, user, changes)
@@ -62,7 +62,7 @@ async def get_preferences(user: CurrentUser) -> Envelope[PreferencesOut]:
 
 @router.put("/preferences", response_model=Envelope[PreferencesOut])
 async def put_preferences(
-    changes: PreferencesUpdate, user: CurrentUser, session: WriteSession
+    changes: PreferencesUpdate, user: CurrentUserForUpdate, session: WriteSession
 ) -> Envelope[PreferencesOut]:
     """Change preferences. Events and channels you leave out keep their current setting;
     unknown event or channel names are refused. Returns the full preferences."""
