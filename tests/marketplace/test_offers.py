@@ -418,8 +418,9 @@ async def test_the_unique_index_backs_the_one_live_offer_rule(
     async def ours() -> None:
         async with db.session() as session:
             user = await session.get_one(User, seller.id)
-            row = await requests.load(session, request["id"])
-            await offers.create_offer(session, user, row, OfferFields(price=Decimal("2")))
+            row = await requests.get_readable(session, request["id"], user)
+            data = OfferFields(price=Decimal("2"))
+            await offers.create_offer(session, user, row, data, settings=db.settings)
 
     task = asyncio.create_task(ours())
     await asyncio.sleep(0.3)  # ours passed its check and waits on the index

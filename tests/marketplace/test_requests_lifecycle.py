@@ -32,8 +32,8 @@ from tests.marketplace.test_requests_support import (
 async def fund(db: Database, request_id: str) -> None:
     """What the payments issue does when the payment is held in escrow."""
     async with db.session() as session:
-        request = await service.load(session, request_id, lock=True)
-        await service.mark_funded(session, request, utcnow())
+        request = await service.get_unscoped(session, request_id, lock=True)
+        await service.mark_funded(session, request, utcnow(), settings=db.settings)
         await session.commit()
 
 

@@ -38,7 +38,7 @@ async def list_users(
 @router.get("/{ref}", response_model=Envelope[AdminUserOut])
 async def get_user(ref: str, admin: AdminUser, session: ReadSession) -> Envelope[AdminUserOut]:
     """One user by UUID or legacy id, with ban and sign-in details."""
-    user = await admin_service.get_user(session, ref)
+    user = await admin_service.get_unscoped(session, ref)
     return Envelope(data=AdminUserOut.of(user))
 
 

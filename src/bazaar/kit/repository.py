@@ -1,5 +1,6 @@
-"""What every domain repository needs: one row by reference (scoped, optionally locked)
-and a page of rows (`paginate`, re-exported from kit/pagination)."""
+"""What every domain repository needs: one row by reference out of a statement (the
+domain's `readable_statement(viewer)`, or a plain `select(model)` for an unscoped getter),
+optionally locked, and a page of rows (`paginate`, re-exported from kit/pagination)."""
 
 from __future__ import annotations
 
@@ -19,21 +20,24 @@ __all__ = ["find_by_ref", "paginate"]
 
 async def find_by_ref(
     session: AsyncSession,
+    stmt: sa.Select[T],
     model: type[T],
     ref: str | uuid.UUID,
-    *where: sa.ColumnElement[bool],
+    *,
     lock: bool = False,
     share: bool = False,
 ) -> T | None:
-    """The row whose UUID or legacy id is `ref` and that matches `where` (e.g. an owner
-    scope), or None. `lock` takes it FOR UPDATE (`share`: FOR SHARE) on PostgreSQL and
-    reloads it, so values read before the lock are not trusted."""
+    """The row of `stmt` whose UUID or legacy id is `ref`, or None (also for a `ref` that
+    is neither). Scoping belongs in `stmt`, so a row the viewer may not read is never
+    loaded. `lock` takes it FOR UPDATE (`share`: FOR SHARE) on PostgreSQL and reloads it,
+    so values read before the lock are not trusted."""
     clause = ref_clause(model, ref)
     if clause is None:
         return None
-    stmt: sa.Select[Any] = sa.select(model).where(clause, *where)
+    found: sa.Select[Any] = stmt.where(clause)
     if lock or share:
-        stmt = stmt.with_for_update(read=share and not lock).execution_options(
+        # `of=model`: lock the row asked for, not rows of tables the scope joins.
+        found = found.with_for_update(read=share and not lock, of=model).execution_options(
             populate_existing=True
         )
-    return (await session.execute(stmt)).scalar_one_or_none()  # type: ignore[no-any-return]
+    return (await session.execute(found)).scalar_one_or_none()  # type: ignore[no-any-return]

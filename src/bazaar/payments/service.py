@@ -15,9 +15,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bazaar.config import Settings, get_settings
+from bazaar.config import Settings
 from bazaar.kit.money import QUANTUM, to_decimal
 from bazaar.models import Payment, PurchaseRequest, SellerOffer
+from bazaar.payments import repository
 from bazaar.payments.errors import PaymentInProgress
 
 PENDING = "pending"
@@ -41,10 +42,9 @@ async def create_pending_payment(
     offer: SellerOffer,
     now: datetime,
     *,
-    settings: Settings | None = None,
+    settings: Settings,
 ) -> Payment:
     """The payment the buyer must fund before the request's funding deadline."""
-    settings = settings or get_settings()
     payment = Payment(
         request_id=request.id,
         offer_id=offer.id,
@@ -69,13 +69,7 @@ async def open_payment(session: AsyncSession, request_id: uuid.UUID) -> Payment 
 
     Call before moving the request away from `accepted` (cancel, funding lapse, reopen).
     """
-    stmt = (
-        sa.select(Payment)
-        .where(Payment.request_id == request_id, Payment.status.not_in(CLOSED))
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    )
-    payments = list((await session.execute(stmt)).scalars())
+    payments = await repository.not_closed_locked(session, request_id, CLOSED)
     # Anything past `pending` (partially paid, confirming, held, under review…) means money.
     if any(p.status != PENDING for p in payments):
         raise PaymentInProgress()
@@ -92,4 +86,4 @@ def close_payment(payment: Payment | None, status: str, now: datetime) -> None:
 
 def in_progress_exists(request_id_column: Any) -> sa.ColumnElement[bool]:
     """SQL: the request has a payment with money arriving or held (sweeps skip those)."""
-    return sa.exists().where(Payment.request_id == request_id_column, Payment.status.not_in(UNPAID))
+    return repository.money_moving(request_id_column, UNPAID)

@@ -1,38 +1,48 @@
-"""Queries on addresses, always scoped to their owner."""
+"""Queries on addresses. An address is readable by its owner only, decided in SQL by
+`readable_statement`; nothing here reads another user's address."""
 
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bazaar.kit.db import utcnow
-from bazaar.kit.errors import NotFound
 from bazaar.kit.pagination import PagedQuery, PageParams
 from bazaar.kit.repository import find_by_ref
-from bazaar.models import Address
+from bazaar.models import Address, User
 
-# The user's addresses (`owner`): the default first, then the newest.
-OWNED = PagedQuery(
-    sa.select(Address)
-    .where(Address.user_id == sa.bindparam("owner"))
-    .order_by(Address.is_default.desc(), Address.created_at.desc(), Address.id.desc())
+
+def _owned_by(owner_id: Any) -> sa.Select[Address]:
+    # `owner_id` is a UUID or a bound parameter (for the list statement built once below).
+    return sa.select(Address).where(Address.user_id == owner_id)
+
+
+def readable_statement(viewer: User) -> sa.Select[Address]:
+    """The addresses `viewer` may read: their own."""
+    return _owned_by(viewer.id)
+
+
+# The viewer's addresses (`viewer_id`): the default first, then the newest. Built once (see
+# PagedQuery) from the same rule as readable_statement.
+READABLE_PAGE = PagedQuery(
+    _owned_by(sa.bindparam("viewer_id")).order_by(
+        Address.is_default.desc(), Address.created_at.desc(), Address.id.desc()
+    )
 )
 
 
-async def list_owned(
-    session: AsyncSession, user_id: uuid.UUID, params: PageParams
+async def list_readable(
+    session: AsyncSession, viewer: User, params: PageParams
 ) -> tuple[list[Address], int]:
-    return await OWNED.fetch(session, params, owner=user_id)
+    return await READABLE_PAGE.fetch(session, params, viewer_id=viewer.id)
 
 
-async def get_owned(session: AsyncSession, user_id: uuid.UUID, ref: str) -> Address:
-    """One of the user's addresses by UUID or legacy id; anyone else's is 404."""
-    address = await find_by_ref(session, Address, ref, Address.user_id == user_id)
-    if address is None:
-        raise NotFound("Address not found")
-    return address
+async def get_readable(session: AsyncSession, viewer: User, ref: str) -> Address | None:
+    """One of the viewer's addresses by UUID or legacy id; anyone else's is None."""
+    return await find_by_ref(session, readable_statement(viewer), Address, ref)
 
 
 async def count_owned(session: AsyncSession, user_id: uuid.UUID) -> int:

@@ -6,6 +6,7 @@ import uuid
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bazaar.kit.errors import NotFound
 from bazaar.kit.pagination import PageParams
 from bazaar.models import Address, User
 from bazaar.users import address_repository as repo
@@ -30,11 +31,21 @@ _FIELDS = (
 async def list_addresses(
     session: AsyncSession, user: User, params: PageParams
 ) -> tuple[list[Address], int]:
-    return await repo.list_owned(session, user.id, params)
+    return await repo.list_readable(session, user, params)
+
+
+async def find_address(session: AsyncSession, user: User, ref: str) -> Address | None:
+    """One of the user's own addresses by UUID or legacy id, or None (also for anyone
+    else's): for other domains that answer with their own error."""
+    return await repo.get_readable(session, user, ref)
 
 
 async def get_address(session: AsyncSession, user: User, ref: str) -> Address:
-    return await repo.get_owned(session, user.id, ref)
+    """One of the user's own addresses; anyone else's is 404, as a missing one."""
+    address = await repo.get_readable(session, user, ref)
+    if address is None:
+        raise NotFound("Address not found")
+    return address
 
 
 async def _make_default(session: AsyncSession, address: Address) -> None:
@@ -68,7 +79,7 @@ async def update_address(
 ) -> Address:
     """Change the fields that were sent (PUT and PATCH are both partial)."""
     await lock_user(session, user.id)
-    address = await repo.get_owned(session, user.id, ref)
+    address = await get_address(session, user, ref)
     sent = changes.model_fields_set
     if changes.is_default is False and address.is_default:
         raise DefaultAddressRequired()
@@ -83,7 +94,7 @@ async def update_address(
 
 async def set_default(session: AsyncSession, user: User, ref: str) -> Address:
     await lock_user(session, user.id)
-    address = await repo.get_owned(session, user.id, ref)
+    address = await get_address(session, user, ref)
     if not address.is_default:
         await _make_default(session, address)
     return address
@@ -97,7 +108,7 @@ async def delete_address(
     Returns the deleted id and the user's default address id afterwards (None when none).
     """
     await lock_user(session, user.id)
-    address = await repo.get_owned(session, user.id, ref)
+    address = await get_address(session, user, ref)
     deleted_id, was_default = address.id, address.is_default
     await session.delete(address)
     await session.flush()

@@ -35,13 +35,15 @@ async def search_users(
     return await paginate(session, stmt, params)
 
 
-async def get_user(session: AsyncSession, ref: str, *, lock: bool = False) -> User:
+async def get_unscoped(session: AsyncSession, ref: str, *, lock: bool = False) -> User:
+    """Any account by UUID or legacy id, banned ones too (404 when missing): admin code
+    only, behind the admin role."""
     return await get_by_ref(session, User, ref, what="User", lock=lock)
 
 
 async def set_roles(session: AsyncSession, admin: User, ref: str, roles: list[str]) -> User:
     """Replace the user's roles; an admin cannot take the admin role away from themself."""
-    user = await get_user(session, ref, lock=True)
+    user = await get_unscoped(session, ref, lock=True)
     wanted = [role for role in ROLES if role in set(roles)]
     if user.id == admin.id and "admin" not in wanted:
         raise CannotRemoveOwnAdmin()
@@ -55,7 +57,7 @@ async def set_roles(session: AsyncSession, admin: User, ref: str, roles: list[st
 
 async def ban_user(session: AsyncSession, admin: User, ref: str, reason: str) -> User:
     """Ban the user: every access token stops working and refresh tokens are revoked."""
-    user = await get_user(session, ref, lock=True)
+    user = await get_unscoped(session, ref, lock=True)
     if user.id == admin.id:
         raise CannotBanSelf()
     if user.banned_at is not None:
@@ -72,7 +74,7 @@ async def ban_user(session: AsyncSession, admin: User, ref: str, reason: str) ->
 
 async def unban_user(session: AsyncSession, admin: User, ref: str) -> User:
     """Lift a ban. Tokens issued before the ban stay invalid: the user signs in again."""
-    user = await get_user(session, ref, lock=True)
+    user = await get_unscoped(session, ref, lock=True)
     if user.banned_at is None:
         raise UserNotBanned()
     user.banned_at = None

@@ -6,9 +6,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from bazaar.auth.dependencies import AdminUser
 from bazaar.kit.deps import ReadSession, WriteSession
 from bazaar.kit.schemas import Envelope
+from bazaar.marketplace.auth import Admin
 from bazaar.marketplace.categories import service
 from bazaar.marketplace.categories.schemas import (
     CategoryCreate,
@@ -49,7 +49,7 @@ async def get_category(ref: str, session: ReadSession) -> Envelope[CategoryDetai
 @router.post("", response_model=Envelope[CategoryDetail], status_code=201)
 @router.post("/", include_in_schema=False, status_code=201)
 async def create_category(
-    body: CategoryCreate, session: WriteSession, _admin: AdminUser
+    body: CategoryCreate, session: WriteSession, _admin: Admin
 ) -> Envelope[CategoryDetail]:
     """Create a category (admin). The slug is derived from the name when omitted.
 
@@ -68,7 +68,7 @@ async def _update(
 
 @router.patch("/{ref}", response_model=Envelope[CategoryDetail])
 async def patch_category(
-    ref: str, body: CategoryUpdate, session: WriteSession, _admin: AdminUser
+    ref: str, body: CategoryUpdate, session: WriteSession, _admin: Admin
 ) -> Envelope[CategoryDetail]:
     """Change a category (admin): only the fields present in the body change.
 
@@ -80,7 +80,7 @@ async def patch_category(
 
 @router.put("/{ref}", response_model=Envelope[CategoryDetail])
 async def put_category(
-    ref: str, body: CategoryUpdate, session: WriteSession, _admin: AdminUser
+    ref: str, body: CategoryUpdate, session: WriteSession, _admin: Admin
 ) -> Envelope[CategoryDetail]:
     """Same as PATCH (kept for clients of the previous API): fields omitted stay as they are."""
     return await _update(ref, body, session)
@@ -88,7 +88,7 @@ async def put_category(
 
 @router.delete("/{ref}", response_model=Envelope[CategoryDeleted])
 async def delete_category(
-    ref: str, session: WriteSession, _admin: AdminUser
+    ref: str, session: WriteSession, _admin: Admin
 ) -> Envelope[CategoryDeleted]:
     """Delete an unused category (admin).
 

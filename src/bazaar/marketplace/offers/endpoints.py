@@ -7,10 +7,10 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 
-from bazaar.auth.dependencies import CurrentUser, Idem, SellerUser
 from bazaar.kit.deps import ReadSession, SettingsDep, WriteSession
 from bazaar.kit.pagination import Page, Pagination
 from bazaar.kit.schemas import Envelope, ok
+from bazaar.marketplace.auth import IdempotencyKey, Seller, SignedIn
 from bazaar.marketplace.offers import service
 from bazaar.marketplace.offers.schemas import (
     AcceptedOut,
@@ -22,7 +22,6 @@ from bazaar.marketplace.offers.schemas import (
     OfferUpdate,
     RejectOffer,
 )
-from bazaar.marketplace.requests import service as requests
 from bazaar.payments.schemas import PaymentOut
 
 router = APIRouter()
@@ -31,7 +30,7 @@ router = APIRouter()
 @router.post("", status_code=201, response_model=Envelope[OfferOut])
 @router.post("/", status_code=201, include_in_schema=False, response_model=Envelope[OfferOut])
 async def create_offer(
-    body: OfferCreate, seller: SellerUser, session: WriteSession, settings: SettingsDep
+    body: OfferCreate, seller: Seller, session: WriteSession, settings: SettingsDep
 ) -> Envelope[OfferOut]:
     """Make an offer on an open request (seller role).
 
@@ -42,15 +41,14 @@ async def create_offer(
     `expiresAt` defaults to the earlier of the request's deadline and now +
     OFFER_DEFAULT_TTL.
     """
-    request = await requests.load_visible(session, body.request_id, seller)
-    offer = await service.create_offer(session, seller, request, body, settings=settings)
+    offer = await service.make_offer(session, seller, body, settings=settings)
     return Envelope(data=OfferOut.model_validate(offer))
 
 
 @router.get("", response_model=Envelope[Page[OfferOut]])
 @router.get("/", include_in_schema=False, response_model=Envelope[Page[OfferOut]])
 async def list_offers(
-    user: CurrentUser,
+    user: SignedIn,
     session: ReadSession,
     params: Pagination,
     request_id: Annotated[str, Query(alias="requestId", max_length=64)],
@@ -64,55 +62,52 @@ async def list_offers(
 
 @router.get("/mine", response_model=Envelope[Page[MyOfferOut]])
 async def my_offers(
-    user: CurrentUser, session: ReadSession, params: Pagination, status: OfferStatus | None = None
+    user: SignedIn, session: ReadSession, params: Pagination, status: OfferStatus | None = None
 ) -> Envelope[Page[MyOfferOut]]:
     """Your offers (as a seller), newest first, with each request's title and status."""
     return Envelope(data=await service.list_mine(session, user, status, params))
 
 
 @router.get("/{ref}", response_model=Envelope[OfferOut])
-async def get_offer(ref: str, user: CurrentUser, session: ReadSession) -> Envelope[OfferOut]:
+async def get_offer(ref: str, user: SignedIn, session: ReadSession) -> Envelope[OfferOut]:
     """One offer, for its seller, the request's buyer and admins (others get 404)."""
-    offer, _ = await service.load(session, ref, user)
+    offer = await service.get_readable(session, ref, user)
     return Envelope(data=OfferOut.model_validate(offer))
 
 
 @router.patch("/{ref}", response_model=Envelope[OfferOut])
 async def update_offer(
-    ref: str, body: OfferUpdate, user: CurrentUser, session: WriteSession, settings: SettingsDep
+    ref: str, body: OfferUpdate, user: SignedIn, session: WriteSession, settings: SettingsDep
 ) -> Envelope[OfferOut]:
     """Edit your pending offer. Its `version` goes up; the buyer accepts the new version."""
-    offer, request = await service.load(session, ref, user)
-    offer = await service.update_offer(session, offer, request, user, body, settings=settings)
+    offer = await service.update_offer(session, ref, user, body, settings=settings)
     return Envelope(data=OfferOut.model_validate(offer))
 
 
 @router.post("/{ref}/withdraw", response_model=Envelope[OfferOut])
-async def withdraw_offer(ref: str, user: CurrentUser, session: WriteSession) -> Envelope[OfferOut]:
+async def withdraw_offer(ref: str, user: SignedIn, session: WriteSession) -> Envelope[OfferOut]:
     """Withdraw your pending offer."""
-    offer, request = await service.load(session, ref, user)
-    offer = await service.withdraw(session, offer, request, user)
+    offer = await service.withdraw(session, ref, user)
     return Envelope(data=OfferOut.model_validate(offer))
 
 
 @router.post("/{ref}/reject", response_model=Envelope[OfferOut])
 async def reject_offer(
-    ref: str, user: CurrentUser, session: WriteSession, body: RejectOffer | None = None
+    ref: str, user: SignedIn, session: WriteSession, body: RejectOffer | None = None
 ) -> Envelope[OfferOut]:
     """Decline a pending offer on your request, optionally with a reason for the seller."""
-    offer, request = await service.load(session, ref, user)
     reason = body.reason if body else None
-    offer = await service.reject(session, offer, request, user, reason=reason)
+    offer = await service.reject(session, ref, user, reason=reason)
     return Envelope(data=OfferOut.model_validate(offer))
 
 
 @router.post("/{ref}/accept", response_model=Envelope[AcceptedOut])
 async def accept_offer(
     ref: str,
-    user: CurrentUser,
+    user: SignedIn,
     session: WriteSession,
     settings: SettingsDep,
-    idem: Idem,
+    idem: IdempotencyKey,
     body: AcceptOffer | None = None,
 ) -> JSONResponse:
     """Accept a pending offer on your open request.
@@ -129,10 +124,9 @@ async def accept_offer(
     """
     if idem.replay:
         return idem.replay
-    offer, _ = await service.load(session, ref, user)
     version = body.version if body else None
     offer, request, payment = await service.accept(
-        session, offer, user, version=version, settings=settings
+        session, ref, user, version=version, settings=settings
     )
     accepted = AcceptedOut(
         offer=OfferOut.model_validate(offer),

@@ -1,4 +1,9 @@
-"""Every seller offer query."""
+"""Every seller offer query.
+
+Who may see an offer is decided in SQL by `readable_statement(viewer)`: its seller, the
+buyer of its request and admins. `get_unscoped` is for the timers and for flows that
+already decided (re-reading an offer under a lock).
+"""
 
 from __future__ import annotations
 
@@ -12,17 +17,38 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bazaar.kit.pagination import PageParams, paginate
 from bazaar.kit.repository import find_by_ref
-from bazaar.models import PurchaseRequest, SellerOffer
+from bazaar.models import PurchaseRequest, SellerOffer, User
 from bazaar.models.marketplace import LIVE_OFFER_STATUSES
 
 PENDING = "pending"
 
 
-async def get(
+def readable_statement(viewer: User | None) -> sa.Select[SellerOffer]:
+    """The offers `viewer` may see: their own, those on their requests, all for admins."""
+    stmt = sa.select(SellerOffer)
+    if viewer is None:
+        return stmt.where(sa.false())
+    if viewer.has_role("admin"):
+        return stmt
+    on_own_request = sa.exists().where(
+        PurchaseRequest.id == SellerOffer.request_id, PurchaseRequest.buyer_id == viewer.id
+    )
+    return stmt.where(sa.or_(SellerOffer.seller_id == viewer.id, on_own_request))
+
+
+async def get_readable(
+    session: AsyncSession, ref: str | uuid.UUID, viewer: User, *, lock: bool = False
+) -> SellerOffer | None:
+    """An offer by UUID or legacy id if `viewer` may see it; `lock` takes the row and
+    reloads it."""
+    return await find_by_ref(session, readable_statement(viewer), SellerOffer, ref, lock=lock)
+
+
+async def get_unscoped(
     session: AsyncSession, ref: str | uuid.UUID, *, lock: bool = False
 ) -> SellerOffer | None:
-    """An offer by UUID or legacy id; `lock` takes the row and reloads it."""
-    return await find_by_ref(session, SellerOffer, ref, lock=lock)
+    """An offer whoever may see it; `lock` takes the row and reloads it."""
+    return await find_by_ref(session, sa.select(SellerOffer), SellerOffer, ref, lock=lock)
 
 
 async def live_offer(
@@ -40,25 +66,22 @@ def _newest_first(stmt: sa.Select[Any]) -> sa.Select[Any]:
     return stmt.order_by(SellerOffer.created_at.desc(), SellerOffer.id.desc())
 
 
-async def list_by_seller(
-    session: AsyncSession, seller_id: uuid.UUID, status: str | None, params: PageParams
-) -> tuple[list[SellerOffer], int]:
-    stmt = sa.select(SellerOffer).where(SellerOffer.seller_id == seller_id)
-    if status is not None:
-        stmt = stmt.where(SellerOffer.status == status)
-    return await paginate(session, _newest_first(stmt), params)
-
-
-async def list_by_request(
+async def list_readable(
     session: AsyncSession,
-    request_id: uuid.UUID,
-    seller_id: uuid.UUID | None,
-    status: str | None,
+    viewer: User,
     params: PageParams,
+    *,
+    seller_id: uuid.UUID | None = None,
+    request_id: uuid.UUID | None = None,
+    status: str | None = None,
 ) -> tuple[list[SellerOffer], int]:
-    stmt = sa.select(SellerOffer).where(SellerOffer.request_id == request_id)
+    """A page of the offers `viewer` may see, newest first: one seller's, or one request's
+    (all of them for its buyer and admins, a seller's own for that seller)."""
+    stmt = readable_statement(viewer)
     if seller_id is not None:
         stmt = stmt.where(SellerOffer.seller_id == seller_id)
+    if request_id is not None:
+        stmt = stmt.where(SellerOffer.request_id == request_id)
     if status is not None:
         stmt = stmt.where(SellerOffer.status == status)
     return await paginate(session, _newest_first(stmt), params)
@@ -67,7 +90,8 @@ async def list_by_request(
 async def request_labels(
     session: AsyncSession, request_ids: Collection[uuid.UUID]
 ) -> dict[uuid.UUID, tuple[str, str]]:
-    """Title and status of each request, in one query."""
+    """Title and status of each request, in one query (for a seller's own offers, whose
+    requests they may see)."""
     if not request_ids:
         return {}
     stmt = sa.select(PurchaseRequest.id, PurchaseRequest.title, PurchaseRequest.status).where(
@@ -89,18 +113,17 @@ async def due_to_expire(session: AsyncSession, now: datetime, limit: int) -> lis
 
 
 async def expire(
-    session: AsyncSession, offer_ids: list[uuid.UUID], now: datetime
-) -> list[tuple[uuid.UUID, uuid.UUID, uuid.UUID]]:
-    """pending → expired for those still pending: (offer id, seller id, request id)s.
+    session: AsyncSession, offer_id: uuid.UUID, now: datetime
+) -> tuple[uuid.UUID, uuid.UUID] | None:
+    """pending → expired if it still is: (seller id, request id), else None.
 
     The status condition makes a second sweep that raced the first change nothing.
     """
-    if not offer_ids:
-        return []
     stmt = (
         sa.update(SellerOffer)
-        .where(SellerOffer.id.in_(offer_ids), SellerOffer.status == PENDING)
+        .where(SellerOffer.id == offer_id, SellerOffer.status == PENDING)
         .values(status="expired", updated_at=now)
-        .returning(SellerOffer.id, SellerOffer.seller_id, SellerOffer.request_id)
+        .returning(SellerOffer.seller_id, SellerOffer.request_id)
     )
-    return [(row[0], row[1], row[2]) for row in (await session.execute(stmt)).all()]
+    row = (await session.execute(stmt)).first()
+    return None if row is None else (row[0], row[1])

@@ -8,16 +8,9 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
+from bazaar.kit.fields import Currency, Network, Price, Ref, Text
 from bazaar.kit.schemas import Input, MoneyStr, Schema
-from bazaar.marketplace.requests.fields import (
-    MESSAGE_MAX,
-    REASON_MAX,
-    Currency,
-    Network,
-    Price,
-    Ref,
-    Text,
-)
+from bazaar.marketplace.limits import MESSAGE_MAX, REASON_MAX
 from bazaar.payments.schemas import PaymentOut
 
 OfferStatus = Literal[

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bazaar.config import Settings, get_settings
+from bazaar.config import Settings
 from bazaar.kit.db import utcnow
 from bazaar.kit.errors import RoleRequired, ValidationFailed
 from bazaar.kit.money import format_money
@@ -30,8 +30,13 @@ from bazaar.marketplace.offers.errors import (
     OfferNotPending,
     OwnRequest,
 )
-from bazaar.marketplace.offers.schemas import MyOfferOut, OfferFields, OfferOut, OfferUpdate
-from bazaar.marketplace.requests import repository as requests_repo
+from bazaar.marketplace.offers.schemas import (
+    MyOfferOut,
+    OfferCreate,
+    OfferFields,
+    OfferOut,
+    OfferUpdate,
+)
 from bazaar.marketplace.requests import service as requests
 from bazaar.marketplace.requests import state
 from bazaar.marketplace.requests.errors import RequestNotOpen
@@ -41,7 +46,6 @@ from bazaar.notifications.service import notify
 from bazaar.payments import service as payments
 
 PENDING = "pending"
-SWEEP_BATCH = 200
 
 
 def _info(offer: SellerOffer, request: PurchaseRequest, **extra: Any) -> dict[str, Any]:
@@ -75,18 +79,23 @@ def _expiry(
     return at
 
 
-async def load(
-    session: AsyncSession, ref: str | uuid.UUID, viewer: User
-) -> tuple[SellerOffer, PurchaseRequest]:
+async def get_readable(
+    session: AsyncSession, ref: str | uuid.UUID, viewer: User, *, lock: bool = False
+) -> SellerOffer:
     """An offer its seller, the request's buyer or an admin may see; others get 404."""
-    offer = await repo.get(session, ref)
+    offer = await repo.get_readable(session, ref, viewer, lock=lock)
     if offer is None:
         raise OfferNotFound()
-    request = await requests.load(session, offer.request_id)
-    allowed = viewer.id in (offer.seller_id, request.buyer_id) or viewer.has_role("admin")
-    if not allowed:
-        raise OfferNotFound()
-    return offer, request
+    return offer
+
+
+async def make_offer(
+    session: AsyncSession, seller: User, data: OfferCreate, *, settings: Settings
+) -> SellerOffer:
+    """An offer on the request `data.request_id` names, which the seller must be able to
+    see (else 404, as a missing one)."""
+    request = await requests.get_readable(session, data.request_id, seller)
+    return await create_offer(session, seller, request, data, settings=settings)
 
 
 async def create_offer(
@@ -96,19 +105,20 @@ async def create_offer(
     data: OfferFields,
     *,
     from_template: bool = False,
-    settings: Settings | None = None,
+    settings: Settings,
     now: datetime | None = None,
 ) -> SellerOffer:
-    """A pending offer on an open request: one live offer per seller and request; a request
-    aimed at a shop (from a template) takes offers from that shop's owner only."""
-    settings = settings or get_settings()
+    """A pending offer on an open request, which the caller has read for the seller: one
+    live offer per seller and request; a request aimed at a shop (from a template) takes
+    offers from that shop's owner only."""
     now = now or utcnow()
     if not seller.has_role("seller"):
         raise RoleRequired.any_of("seller")
     if request.buyer_id == seller.id:
         raise OwnRequest()
     # A shared lock: an accept (which takes the row for update) cannot run in between.
-    request = await requests.load(session, request.id, share=True)
+    # Unscoped: re-reading the request the caller already read for this seller.
+    request = await requests.get_unscoped(session, request.id, share=True)
     if request.status != state.OPEN or requests.lapsed(request, now):
         raise RequestNotOpen()
     shop = await shops.get_shop_by_owner(session, seller.id)
@@ -145,21 +155,20 @@ async def create_offer(
 
 async def update_offer(
     session: AsyncSession,
-    offer: SellerOffer,
-    request: PurchaseRequest,
+    ref: str,
     seller: User,
     data: OfferUpdate,
     *,
-    settings: Settings | None = None,
+    settings: Settings,
     now: datetime | None = None,
 ) -> SellerOffer:
     """Edit a pending offer (its seller); the version goes up and the buyer must accept the
     new version."""
-    settings = settings or get_settings()
     now = now or utcnow()
+    offer = await get_readable(session, ref, seller, lock=True)
     if offer.seller_id != seller.id:
         raise NotTheSeller()
-    offer = await _locked(session, offer)
+    request = await _request_of(session, offer)
     if offer.status != PENDING:
         raise OfferNotPending()
     if _expired(offer, now):
@@ -182,25 +191,28 @@ async def update_offer(
 
 
 async def _locked(session: AsyncSession, offer: SellerOffer) -> SellerOffer:
-    locked = await repo.get(session, offer.id, lock=True)
+    """The offer re-read under a row lock (the caller already may act on it)."""
+    locked = await repo.get_unscoped(session, offer.id, lock=True)
     if locked is None:  # deleted with its request meanwhile
         raise OfferNotFound()
     return locked
 
 
+async def _request_of(session: AsyncSession, offer: SellerOffer) -> PurchaseRequest:
+    # Unscoped: whoever may see an offer may see its request (its seller offered on it,
+    # its buyer owns it, admins see every non-draft), and offers exist on open requests only.
+    return await requests.get_unscoped(session, offer.request_id)
+
+
 async def withdraw(
-    session: AsyncSession,
-    offer: SellerOffer,
-    request: PurchaseRequest,
-    seller: User,
-    *,
-    now: datetime | None = None,
+    session: AsyncSession, ref: str, seller: User, *, now: datetime | None = None
 ) -> SellerOffer:
     """The seller takes back a pending offer."""
     now = now or utcnow()
+    offer = await get_readable(session, ref, seller, lock=True)
     if offer.seller_id != seller.id:
         raise NotTheSeller()
-    offer = await _locked(session, offer)
+    request = await _request_of(session, offer)
     if offer.status != PENDING:
         raise OfferNotPending()
     offer.status = "withdrawn"
@@ -214,8 +226,7 @@ async def withdraw(
 
 async def reject(
     session: AsyncSession,
-    offer: SellerOffer,
-    request: PurchaseRequest,
+    ref: str,
     buyer: User,
     *,
     reason: str | None,
@@ -223,9 +234,10 @@ async def reject(
 ) -> SellerOffer:
     """The buyer declines a pending offer; the seller is told why."""
     now = now or utcnow()
+    offer = await get_readable(session, ref, buyer, lock=True)
+    request = await _request_of(session, offer)
     if buyer.id != request.buyer_id:
         raise NotTheRequestBuyer()
-    offer = await _locked(session, offer)
     if offer.status != PENDING:
         raise OfferNotPending()
     offer.status = "rejected"
@@ -237,20 +249,21 @@ async def reject(
 
 async def accept(
     session: AsyncSession,
-    offer: SellerOffer,
+    ref: str,
     buyer: User,
     *,
     version: int | None = None,
-    settings: Settings | None = None,
+    settings: Settings,
     now: datetime | None = None,
 ) -> tuple[SellerOffer, PurchaseRequest, Payment]:
     """The buyer accepts a pending offer: the request becomes `accepted` at the offer's
     price, every other pending offer is superseded, and a pending payment is due before the
     funding deadline (now + PAYMENT_WINDOW)."""
-    settings = settings or get_settings()
     now = now or utcnow()
-    # The request row is the lock every accept of this request queues on.
-    request = await requests.load(session, offer.request_id, lock=True)
+    offer = await get_readable(session, ref, buyer)
+    # The request row is the lock every accept of this request queues on (taken before the
+    # offer's: see the lock order above). Unscoped: the offer was readable, so is this.
+    request = await requests.get_unscoped(session, offer.request_id, lock=True)
     if buyer.id != request.buyer_id:
         raise NotTheRequestBuyer()
     await requests.check_transition(session, request, state.ACCEPTED, actor=buyer, role=state.BUYER)
@@ -271,9 +284,7 @@ async def accept(
     )
     offer.status = "accepted"
     offer.updated_at = now
-    superseded = await requests_repo.close_offers(
-        session, request.id, (PENDING,), "superseded", now, except_id=offer.id
-    )
+    superseded = await requests.supersede_offers(session, request, offer.id, now)
     for other_id, seller_id in superseded:
         info = {"offerId": str(other_id), "requestId": str(request.id), "title": request.title}
         await notify(session, seller_id, "offer.superseded", info)
@@ -291,17 +302,19 @@ async def list_for_request(
 ) -> Page[OfferOut]:
     """The buyer (and admins) see every offer; anyone else who may see the request only
     their own."""
-    request = await requests.load_visible(session, request_ref, viewer)
-    sees_all = viewer.id == request.buyer_id or viewer.has_role("admin")
-    seller_id = None if sees_all else viewer.id
-    rows, total = await repo.list_by_request(session, request.id, seller_id, status, params)
+    request = await requests.get_readable(session, request_ref, viewer)
+    rows, total = await repo.list_readable(
+        session, viewer, params, request_id=request.id, status=status
+    )
     return Page[OfferOut].build([OfferOut.model_validate(o) for o in rows], total, params)
 
 
 async def list_mine(
     session: AsyncSession, seller: User, status: str | None, params: PageParams
 ) -> Page[MyOfferOut]:
-    rows, total = await repo.list_by_seller(session, seller.id, status, params)
+    rows, total = await repo.list_readable(
+        session, seller, params, seller_id=seller.id, status=status
+    )
     labels = await repo.request_labels(session, {o.request_id for o in rows})
     items = []
     for offer in rows:
@@ -315,11 +328,17 @@ async def list_mine(
     return Page[MyOfferOut].build(items, total, params)
 
 
-async def expire_due(session: AsyncSession, now: datetime) -> int:
-    """pending → expired for offers past their expiry; each seller is told once."""
-    due = await repo.due_to_expire(session, now, SWEEP_BATCH)
-    moved = await repo.expire(session, due, now)
-    for offer_id, seller_id, request_id in moved:
-        info = {"offerId": str(offer_id), "requestId": str(request_id)}
-        await notify(session, seller_id, "offer.expired", info)
-    return len(moved)
+async def due_to_expire(session: AsyncSession, now: datetime, limit: int) -> list[uuid.UUID]:
+    """Pending offers past their expiry, claimed for this sweep."""
+    return await repo.due_to_expire(session, now, limit)
+
+
+async def expire(session: AsyncSession, offer_id: uuid.UUID, now: datetime) -> None:
+    """pending → expired, and the seller is told; 409 when it is no longer pending (a
+    concurrent sweep or the seller got there first)."""
+    moved = await repo.expire(session, offer_id, now)
+    if moved is None:
+        raise OfferNotPending()
+    seller_id, request_id = moved
+    info = {"offerId": str(offer_id), "requestId": str(request_id)}
+    await notify(session, seller_id, "offer.expired", info)

@@ -8,15 +8,14 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 import bazaar.marketplace.jobs  # noqa: F401  (registers the marketplace timers)
-from bazaar.auth.dependencies import AdminUser, BuyerUser, CurrentUser, OptionalUser
-from bazaar.kit.db import utcnow
 from bazaar.kit.deps import DatabaseDep, ReadSession, SettingsDep, WriteSession
 from bazaar.kit.errors import Unauthorized, ValidationFailed
+from bazaar.kit.fields import safe_text
 from bazaar.kit.money import to_decimal
 from bazaar.kit.pagination import Page, Pagination
 from bazaar.kit.schemas import Envelope
-from bazaar.marketplace.requests import repository, service, views
-from bazaar.marketplace.requests.fields import safe_text
+from bazaar.marketplace.auth import Admin, Buyer, SignedIn, Viewer
+from bazaar.marketplace.requests import service, views
 from bazaar.marketplace.requests.schemas import (
     CancelRequest,
     Delivery,
@@ -51,7 +50,7 @@ def _money_param(name: str, value: str | None) -> Decimal | None:
 async def list_requests(
     session: ReadSession,
     db: DatabaseDep,
-    viewer: OptionalUser,
+    viewer: Viewer,
     params: Pagination,
     q: Annotated[
         str | None, Query(max_length=SEARCH_MAX, description="Words in the title or description")
@@ -88,24 +87,27 @@ async def list_requests(
     high = _money_param("budgetMax", budget_max)
     if low is not None and high is not None and low > high:
         raise ValidationFailed.on("budgetMax", "must be greater than or equal to budgetMin")
-    filters = repository.Filters(
+    page = await views.list_page(
+        session,
+        viewer,
+        params,
         q=text or None,
         status=status,
-        category_ids=await views.category_filter(session, category_id),
+        category_ref=category_id,
         budget_min=low,
         budget_max=high,
         currency=currency.strip().upper() if currency and currency.strip() else None,
         mine=mine,
         sort=sort,
+        backend=db.backend,
     )
-    page = await views.list_page(session, viewer, filters, params, now=utcnow(), backend=db.backend)
     return Envelope(data=page)
 
 
 @router.post("", status_code=201, response_model=Envelope[RequestDetail])
 @router.post("/", status_code=201, include_in_schema=False, response_model=Envelope[RequestDetail])
 async def create_request(
-    body: RequestCreate, buyer: BuyerUser, session: WriteSession, settings: SettingsDep
+    body: RequestCreate, buyer: Buyer, session: WriteSession, settings: SettingsDep
 ) -> Envelope[RequestDetail]:
     """Create a purchase request (buyer role) as a draft, or open at once with `publish`.
 
@@ -118,9 +120,7 @@ async def create_request(
 
 
 @router.get("/{ref}", response_model=Envelope[RequestDetail])
-async def get_request(
-    ref: str, viewer: OptionalUser, session: ReadSession
-) -> Envelope[RequestDetail]:
+async def get_request(ref: str, viewer: Viewer, session: ReadSession) -> Envelope[RequestDetail]:
     """One request by UUID or legacy id, with its history and offer count.
 
     Drafts are visible to their buyer only; requests past `open` to the buyer, sellers who
@@ -128,42 +128,42 @@ async def get_request(
     seller their own; the full delivery address is for the buyer, the accepted seller and
     admins.
     """
-    request = await service.load_visible(session, ref, viewer)
+    request = await service.get_readable(session, ref, viewer)
     return Envelope(data=await views.detail(session, request, viewer))
 
 
 @router.patch("/{ref}", response_model=Envelope[RequestDetail])
 async def update_request(
-    ref: str, body: RequestUpdate, user: CurrentUser, session: WriteSession
+    ref: str, body: RequestUpdate, user: SignedIn, session: WriteSession
 ) -> Envelope[RequestDetail]:
     """Edit your request while it is a draft or open with no accepted offer.
 
     Sellers with a pending offer are notified of the change. 409 `REQUEST_NOT_EDITABLE`
     in any other state.
     """
-    request = await service.load_visible(session, ref, user, lock=True)
+    request = await service.get_readable(session, ref, user, lock=True)
     await service.update_request(session, request, user, body)
     return Envelope(data=await views.detail(session, request, user))
 
 
 @router.post("/{ref}/publish", response_model=Envelope[RequestDetail])
 async def publish_request(
-    ref: str, user: CurrentUser, session: WriteSession, settings: SettingsDep
+    ref: str, user: SignedIn, session: WriteSession, settings: SettingsDep
 ) -> Envelope[RequestDetail]:
     """Publish your draft: it becomes `open`, visible to sellers, and its deadline is set."""
-    request = await service.load_visible(session, ref, user, lock=True)
+    request = await service.get_readable(session, ref, user, lock=True)
     await service.publish(session, request, user, settings=settings)
     return Envelope(data=await views.detail(session, request, user))
 
 
 @router.post("/{ref}/cancel", response_model=Envelope[RequestDetail])
 async def cancel_request(
-    ref: str, user: CurrentUser, session: WriteSession, body: CancelRequest | None = None
+    ref: str, user: SignedIn, session: WriteSession, body: CancelRequest | None = None
 ) -> Envelope[RequestDetail]:
     """Cancel an open or accepted (not yet funded) request: the buyer, or an admin with a
     `reason`. Live offers and an unpaid payment are cancelled; once money is arriving the
     answer is 409 `PAYMENT_IN_PROGRESS`."""
-    request = await service.load_visible(session, ref, user, lock=True)
+    request = await service.get_readable(session, ref, user, lock=True)
     reason = body.reason if body else None
     await service.cancel(session, request, user, reason=reason)
     return Envelope(data=await views.detail(session, request, user))
@@ -171,11 +171,11 @@ async def cancel_request(
 
 @router.post("/{ref}/deliver", response_model=Envelope[RequestDetail])
 async def deliver_request(
-    ref: str, body: Delivery, user: CurrentUser, session: WriteSession, settings: SettingsDep
+    ref: str, body: Delivery, user: SignedIn, session: WriteSession, settings: SettingsDep
 ) -> Envelope[RequestDetail]:
     """Mark a funded request delivered (the seller of the accepted offer), with a note
     and/or proof files. The buyer's inspection window (INSPECTION_PERIOD) starts."""
-    request = await service.load_visible(session, ref, user, lock=True)
+    request = await service.get_readable(session, ref, user, lock=True)
     await service.deliver(
         session, request, user, note=body.note, files=body.files, settings=settings
     )
@@ -184,11 +184,12 @@ async def deliver_request(
 
 @router.post("/{ref}/force-transition", response_model=Envelope[RequestDetail])
 async def force_transition(
-    ref: str, body: ForceTransition, admin: AdminUser, session: WriteSession, settings: SettingsDep
+    ref: str, body: ForceTransition, admin: Admin, session: WriteSession, settings: SettingsDep
 ) -> Envelope[RequestDetail]:
     """Admin: move a request along any edge of the state table out of a non-final state,
     with a reason (recorded in the history). Final states answer 409; `open → accepted`
     needs an offer and answers 409 `TRANSITION_NEEDS_INPUT`."""
-    request = await service.load(session, ref, lock=True)
+    # Any request, drafts too: the admin role is the authorization.
+    request = await service.get_unscoped(session, ref, lock=True)
     await service.force_transition(session, request, body.to, admin, body.reason, settings=settings)
     return Envelope(data=await views.detail(session, request, admin))

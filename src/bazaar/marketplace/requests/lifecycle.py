@@ -1,18 +1,21 @@
-"""What happens to a request after a deal: the timers' moves (expiry, funding lapse), funding,
-delivery, and the outcomes later issues drive (complete, refund, split, dispute).
+"""What happens to a request after a deal: the timers' moves (expiry, funding lapse) and the
+rows they are due on, superseding the offers a deal leaves behind, funding, delivery, and
+the outcomes later issues drive (complete, refund, split, dispute).
 
-All are plain service functions over `transition()`; they never commit. Each takes `force`
-(an admin's override, see `service.force_transition`) and an optional `actor`/`reason`.
+The moves are plain service functions over `transition()`; they never commit. Each takes
+`force` (an admin's override, see `service.force_transition`) and an optional
+`actor`/`reason`.
 """
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bazaar.config import Settings, get_settings
+from bazaar.config import Settings
 from bazaar.kit.db import utcnow
 from bazaar.kit.errors import ValidationFailed
 from bazaar.marketplace.requests import repository as repo
@@ -21,6 +24,28 @@ from bazaar.marketplace.requests.machine import check_transition, notify_sellers
 from bazaar.models import PurchaseRequest, User
 from bazaar.models.marketplace import LIVE_OFFER_STATUSES
 from bazaar.payments import service as payments
+
+
+async def due_to_expire(session: AsyncSession, now: datetime, limit: int) -> list[PurchaseRequest]:
+    """Open requests past their deadline, claimed for this sweep (SKIP LOCKED on
+    PostgreSQL), oldest deadline first."""
+    return await repo.due_to_expire(session, now, limit)
+
+
+async def funding_lapsed(session: AsyncSession, now: datetime, limit: int) -> list[PurchaseRequest]:
+    """Accepted requests past their funding deadline whose payment saw no money, claimed
+    for this sweep."""
+    money_moving = payments.in_progress_exists(PurchaseRequest.id)
+    return await repo.funding_lapsed(session, now, limit, money_moving=money_moving)
+
+
+async def supersede_offers(
+    session: AsyncSession, request: PurchaseRequest, accepted_offer_id: uuid.UUID, now: datetime
+) -> list[tuple[uuid.UUID, uuid.UUID]]:
+    """Pending offers other than the accepted one → superseded: (offer id, seller id)s."""
+    return await repo.close_offers(
+        session, request.id, ("pending",), "superseded", now, except_id=accepted_offer_id
+    )
 
 
 async def expire(
@@ -92,11 +117,10 @@ async def mark_funded(
     actor: User | None = None,
     force: bool = False,
     reason: str | None = None,
-    settings: Settings | None = None,
+    settings: Settings,
 ) -> PurchaseRequest:
     """accepted → funded (system, when the payment is held in escrow): the delivery window
     starts (the offer's delivery days + DELIVERY_GRACE)."""
-    settings = settings or get_settings()
     await transition(
         session,
         request,
@@ -121,14 +145,13 @@ async def deliver(
     *,
     note: str | None,
     files: list[str],
+    settings: Settings,
     now: datetime | None = None,
-    settings: Settings | None = None,
     force: bool = False,
     reason: str | None = None,
 ) -> PurchaseRequest:
     """funded → delivered (the seller of the accepted offer, with a note and/or proof
     files): the buyer's inspection window (INSPECTION_PERIOD) starts."""
-    settings = settings or get_settings()
     now = now or utcnow()
     await check_transition(
         session, request, state.DELIVERED, actor=actor, role=state.SELLER, force=force

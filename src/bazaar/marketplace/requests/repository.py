@@ -1,4 +1,9 @@
-"""Every purchase request query, including the offers and history that belong to a request."""
+"""Every purchase request query, including the offers and history that belong to a request.
+
+Reads a caller names by id go through `readable_statement(viewer)`: who may see a request is
+decided in SQL, so a forgotten check cannot leak one. `get_unscoped` is for the timers,
+admin code and flows that already decided (e.g. re-reading a request under a lock).
+"""
 
 from __future__ import annotations
 
@@ -17,31 +22,66 @@ from bazaar.kit.pagination import PageParams, paginate
 from bazaar.kit.repository import find_by_ref
 from bazaar.marketplace.requests import state
 from bazaar.marketplace.requests.search import search_clause
-from bazaar.models import (
-    Address,
-    PurchaseRequest,
-    RequestHistory,
-    SellerOffer,
-    User,
-)
+from bazaar.models import PurchaseRequest, RequestHistory, SellerOffer, User
 from bazaar.models.marketplace import LIVE_OFFER_STATUSES
 
 PR = PurchaseRequest
 
 
-async def get(
+def readable_statement(
+    viewer: User | None, *, status: str | None = None
+) -> sa.Select[PurchaseRequest]:
+    """The requests `viewer` may see: drafts their buyer only; open ones everyone (anonymous
+    too); later states the buyer, sellers who offered on it and admins.
+
+    `status` narrows to one status and drops the parts of the rule that cannot matter for
+    it: a list of open requests then carries no per-viewer clause at all, so SQLite still
+    counts it from the status/expiry index alone (with the full rule a signed-in count
+    read every row: 2 ms became 19 ms over 10 000 requests).
+    """
+    stmt = sa.select(PR)
+    if status is not None:
+        stmt = stmt.where(PR.status == status)
+    clause = _readable(viewer, status)
+    return stmt if clause is None else stmt.where(clause)
+
+
+def _readable(viewer: User | None, status: str | None) -> sa.ColumnElement[bool] | None:
+    """The visibility rule as a WHERE clause (None: no restriction), for requests of
+    `status` (None: any status)."""
+    if status == state.OPEN:
+        return None
+    if viewer is None:
+        return PR.status == state.OPEN if status is None else sa.false()
+    own = PR.buyer_id == viewer.id
+    if status == state.DRAFT:
+        return own
+    if viewer.has_role("admin"):
+        return sa.or_(own, PR.status != state.DRAFT) if status is None else None
+    offered = sa.exists().where(SellerOffer.request_id == PR.id, SellerOffer.seller_id == viewer.id)
+    if status is None:
+        return sa.or_(own, PR.status == state.OPEN, sa.and_(PR.status != state.DRAFT, offered))
+    return sa.or_(own, offered)
+
+
+async def get_readable(
+    session: AsyncSession,
+    ref: str | uuid.UUID,
+    viewer: User | None,
+    *,
+    lock: bool = False,
+) -> PurchaseRequest | None:
+    """A request by UUID or legacy id if `viewer` may see it; `lock` takes it for update
+    (PostgreSQL) and reloads it."""
+    return await find_by_ref(session, readable_statement(viewer), PR, ref, lock=lock)
+
+
+async def get_unscoped(
     session: AsyncSession, ref: str | uuid.UUID, *, lock: bool = False, share: bool = False
 ) -> PurchaseRequest | None:
-    """A request by UUID or legacy id. `lock` takes the row for update (PostgreSQL), `share`
-    a shared lock; both reload the row so a value read before the lock is not trusted."""
-    return await find_by_ref(session, PR, ref, lock=lock, share=share)
-
-
-async def has_offered(session: AsyncSession, request_id: uuid.UUID, user_id: uuid.UUID) -> bool:
-    stmt = sa.select(
-        sa.exists().where(SellerOffer.request_id == request_id, SellerOffer.seller_id == user_id)
-    )
-    return bool((await session.execute(stmt)).scalar_one())
+    """A request whoever may see it, for timers, admins and flows that already decided.
+    `lock` takes the row for update (PostgreSQL), `share` a shared lock; both reload it."""
+    return await find_by_ref(session, sa.select(PR), PR, ref, lock=lock, share=share)
 
 
 async def offer(session: AsyncSession, offer_id: uuid.UUID | None) -> SellerOffer | None:
@@ -162,11 +202,6 @@ async def close_offers(
     return [(row[0], row[1]) for row in (await session.execute(stmt)).all()]
 
 
-async def owned_address(session: AsyncSession, user_id: uuid.UUID, ref: str) -> Address | None:
-    """One of the user's own addresses (anyone else's is None, reported as 404)."""
-    return await find_by_ref(session, Address, ref, Address.user_id == user_id)
-
-
 # -- listing ---------------------------------------------------------------------------------
 
 
@@ -199,22 +234,20 @@ def _unexpired(now: datetime, backend: str) -> sa.ColumnElement[bool]:
     return sa.or_(PR.expires_at.is_(None), PR.expires_at > now)
 
 
-def _visible_in_list(
+def _listing(
     viewer: User | None, filters: Filters, now: datetime, backend: str
-) -> list[Any]:
-    """The public list is open, unexpired requests; `mine` is all of the viewer's own;
-    admins may list other non-draft statuses with `status`."""
+) -> sa.Select[PurchaseRequest]:
+    """What the list shows of what the viewer may see: open, unexpired requests by default;
+    with `mine`, all of the viewer's own; admins may list another non-draft `status`."""
     if filters.mine and viewer is not None:
-        where: list[Any] = [PR.buyer_id == viewer.id]
-        if filters.status:
-            where.append(PR.status == filters.status)
-        return where
+        return readable_statement(viewer, status=filters.status).where(PR.buyer_id == viewer.id)
     status = filters.status or state.OPEN
+    stmt = readable_statement(viewer, status=status)
     if status == state.OPEN:
-        return [PR.status == state.OPEN, _unexpired(now, backend)]
+        return stmt.where(_unexpired(now, backend))
     if status != state.DRAFT and viewer is not None and viewer.has_role("admin"):
-        return [PR.status == status]
-    return [sa.false()]
+        return stmt
+    return stmt.where(sa.false())
 
 
 def _budget_overlaps(low: Decimal | None, high: Decimal | None) -> list[Any]:
@@ -247,8 +280,9 @@ async def list_requests(
     now: datetime,
     backend: str,
 ) -> tuple[list[PurchaseRequest], int]:
-    """One page of requests and the total: two queries whatever the page size."""
-    where = _visible_in_list(viewer, filters, now, backend)
+    """One page of requests the viewer may read and the total: two queries whatever the
+    page size."""
+    where: list[Any] = []
     if filters.q:
         where.append(search_clause(filters.q, backend))
     if filters.category_ids is not None:
@@ -258,7 +292,7 @@ async def list_requests(
     if filters.currency:
         where.append(PR.currency == filters.currency)
     order = [*_ORDER[filters.sort], PR.created_at.desc(), PR.id]
-    stmt = sa.select(PR).where(*where).order_by(*order)
+    stmt = _listing(viewer, filters, now, backend).where(*where).order_by(*order)
     return await paginate(session, stmt, params)
 
 

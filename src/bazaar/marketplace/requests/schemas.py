@@ -8,10 +8,9 @@ from typing import Any, Literal, get_args
 
 from pydantic import Field, field_validator
 
+from bazaar.kit.fields import Amount, Currency, FileId, Ref, Text
 from bazaar.kit.schemas import Input, MoneyStr, Schema
-from bazaar.marketplace.offers.schemas import OfferOut
-from bazaar.marketplace.requests import state
-from bazaar.marketplace.requests.fields import (
+from bazaar.marketplace.limits import (
     DESCRIPTION_MAX,
     MAX_FILES,
     NOTE_MAX,
@@ -19,12 +18,9 @@ from bazaar.marketplace.requests.fields import (
     REASON_MAX,
     TITLE_MAX,
     TITLE_MIN,
-    Amount,
-    Currency,
-    FileId,
-    Ref,
-    Text,
 )
+from bazaar.marketplace.offers.schemas import OfferOut
+from bazaar.marketplace.requests import state
 
 Sort = Literal["newest", "budget_asc", "budget_desc", "ending_soon"]
 Status = Literal[

@@ -1,8 +1,9 @@
 """Purchase request rules: create, edit, publish, cancel, deliver and the timers' moves.
 
 `transition()` (machine.py) is the one place that checks the state table, writes the history
-row and notifies the parties. The moves after a deal live in lifecycle.py. Both are
-re-exported here: other domains call `bazaar.marketplace.requests.service` only.
+row and notifies the parties. The moves after a deal live in lifecycle.py, the detail
+shaped per viewer in views.py. All are re-exported here: other domains call
+`bazaar.marketplace.requests.service` only.
 
 Every lifecycle function first moves the state through `transition()` and then applies its
 effects, so a refused move changes nothing. Functions that later issues call (payments:
@@ -19,7 +20,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bazaar.config import Settings, get_settings
+from bazaar.config import Settings
 from bazaar.kit.db import utcnow
 from bazaar.kit.errors import NotFound, ValidationFailed
 from bazaar.marketplace.categories import service as categories
@@ -35,38 +36,47 @@ from bazaar.marketplace.requests.errors import (
 from bazaar.marketplace.requests.lifecycle import (
     complete,
     deliver,
+    due_to_expire,
     expire,
+    funding_lapsed,
     mark_funded,
     open_dispute,
     refund,
     reopen,
     split,
+    supersede_offers,
 )
 from bazaar.marketplace.requests.machine import check_transition, emit, notify_sellers, transition
 from bazaar.marketplace.requests.schemas import RequestCreate, RequestUpdate
+from bazaar.marketplace.requests.views import detail
 from bazaar.models import Address, PurchaseRequest, User
 from bazaar.models.marketplace import LIVE_OFFER_STATUSES
 from bazaar.payments import service as payments
+from bazaar.users import address_service as addresses
 
 __all__ = [
-    "can_view",
+    "accepted_seller_id",
     "cancel",
     "check_transition",
     "complete",
     "create_request",
     "deliver",
+    "detail",
+    "due_to_expire",
     "emit",
     "expire",
     "force_transition",
+    "funding_lapsed",
+    "get_readable",
+    "get_unscoped",
     "lapsed",
-    "load",
-    "load_visible",
     "mark_funded",
     "open_dispute",
     "publish",
     "refund",
     "reopen",
     "split",
+    "supersede_offers",
     "transition",
     "update_request",
 ]
@@ -77,38 +87,31 @@ MAX_LIFETIME = timedelta(days=90)
 # -- loading and visibility ------------------------------------------------------------------
 
 
-async def load(
-    session: AsyncSession, ref: str | uuid.UUID, *, lock: bool = False, share: bool = False
+async def get_readable(
+    session: AsyncSession, ref: str | uuid.UUID, viewer: User | None, *, lock: bool = False
 ) -> PurchaseRequest:
-    """A request whoever may see it (for internal callers and admins); 404 when missing."""
-    request = await repo.get(session, ref, lock=lock, share=share)
+    """A request the viewer may see (repository.readable_statement); anything else is 404,
+    so existence is not revealed."""
+    request = await repo.get_readable(session, ref, viewer, lock=lock)
     if request is None:
         raise RequestNotFound()
     return request
 
 
-async def can_view(session: AsyncSession, request: PurchaseRequest, viewer: User | None) -> bool:
-    """Drafts: the buyer only. Open: everyone. Later states: the buyer, sellers who offered
-    on it, admins."""
-    if viewer is not None and viewer.id == request.buyer_id:
-        return True
-    if request.status == state.DRAFT:
-        return False
-    if request.status == state.OPEN:
-        return True
-    if viewer is None:
-        return False
-    return viewer.has_role("admin") or await repo.has_offered(session, request.id, viewer.id)
-
-
-async def load_visible(
-    session: AsyncSession, ref: str | uuid.UUID, viewer: User | None, *, lock: bool = False
+async def get_unscoped(
+    session: AsyncSession, ref: str | uuid.UUID, *, lock: bool = False, share: bool = False
 ) -> PurchaseRequest:
-    """A request the viewer may see; anything else is 404 (existence is not revealed)."""
-    request = await load(session, ref, lock=lock)
-    if not await can_view(session, request, viewer):
+    """A request whoever may see it, 404 when missing: for timers, admin code and flows
+    that already decided the caller may act on it (e.g. re-reading it under a lock)."""
+    request = await repo.get_unscoped(session, ref, lock=lock, share=share)
+    if request is None:
         raise RequestNotFound()
     return request
+
+
+async def accepted_seller_id(session: AsyncSession, request: PurchaseRequest) -> uuid.UUID | None:
+    """The seller whose offer the buyer accepted (the other party of the deal), if any."""
+    return await repo.accepted_seller_id(session, request)
 
 
 def lapsed(request: PurchaseRequest, now: datetime) -> bool:
@@ -145,7 +148,7 @@ def _snapshot(address: Address) -> dict[str, Any]:
 
 
 async def _delivery_address(session: AsyncSession, buyer: User, ref: str) -> dict[str, Any]:
-    address = await repo.owned_address(session, buyer.id, ref)
+    address = await addresses.find_address(session, buyer, ref)
     if address is None:
         raise NotFound("Address not found", code="ADDRESS_NOT_FOUND")
     return _snapshot(address)
@@ -172,11 +175,10 @@ async def create_request(
     *,
     target_shop_id: uuid.UUID | None = None,
     template_id: uuid.UUID | None = None,
-    settings: Settings | None = None,
+    settings: Settings,
     now: datetime | None = None,
 ) -> PurchaseRequest:
     """A new request as a draft, or open at once with `data.publish`."""
-    settings = settings or get_settings()
     now = now or utcnow()
     if data.is_digital and data.delivery_address_id:
         raise ValidationFailed.on("deliveryAddressId", "give an address or isDigital, not both")
@@ -291,13 +293,12 @@ async def publish(
     request: PurchaseRequest,
     actor: User,
     *,
-    settings: Settings | None = None,
+    settings: Settings,
     now: datetime | None = None,
     force: bool = False,
     reason: str | None = None,
 ) -> PurchaseRequest:
     """draft → open (the buyer): visible to sellers, offers allowed, deadline fixed."""
-    settings = settings or get_settings()
     now = now or utcnow()
     await transition(
         session,
@@ -369,7 +370,7 @@ async def force_transition(
     admin: User,
     reason: str,
     *,
-    settings: Settings | None = None,
+    settings: Settings,
     now: datetime | None = None,
 ) -> PurchaseRequest:
     """An admin moves a request along any edge of the table out of a non-final state,

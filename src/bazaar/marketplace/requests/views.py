@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bazaar.kit.db import utcnow
 from bazaar.kit.pagination import Page, PageParams
 from bazaar.marketplace.categories import service as categories
 from bazaar.marketplace.categories.errors import CategoryNotFound
@@ -45,7 +47,8 @@ def summary(request: PurchaseRequest, offer_count: int) -> RequestSummary:
 async def detail(
     session: AsyncSession, request: PurchaseRequest, viewer: User | None
 ) -> RequestDetail:
-    """Everything about one request the viewer may see (the caller checked visibility)."""
+    """Everything about one request shaped for the viewer, who may see it (loaded through
+    service.get_readable, or just written by them)."""
     counts = await repo.live_offer_counts(session, [request.id])
     seller_id = await repo.accepted_seller_id(session, request)
     is_buyer = viewer is not None and viewer.id == request.buyer_id
@@ -96,15 +99,33 @@ async def category_filter(session: AsyncSession, ref: str | None) -> list[uuid.U
 async def list_page(
     session: AsyncSession,
     viewer: User | None,
-    filters: repo.Filters,
     params: PageParams,
     *,
-    now: datetime,
+    q: str | None = None,
+    status: str | None = None,
+    category_ref: str | None = None,
+    budget_min: Decimal | None = None,
+    budget_max: Decimal | None = None,
+    currency: str | None = None,
+    mine: bool = False,
+    sort: str = "newest",
     backend: str,
+    now: datetime | None = None,
 ) -> Page[RequestSummary]:
-    """One page: the rows, the total and one grouped offer count, whatever the page size."""
+    """One page of the requests the viewer may see: the rows, the total and one grouped
+    offer count, whatever the page size. `category_ref` includes its sub-categories."""
+    filters = repo.Filters(
+        q=q,
+        status=status,
+        category_ids=await category_filter(session, category_ref),
+        budget_min=budget_min,
+        budget_max=budget_max,
+        currency=currency,
+        mine=mine,
+        sort=sort,
+    )
     rows, total = await repo.list_requests(
-        session, viewer, filters, params, now=now, backend=backend
+        session, viewer, filters, params, now=now or utcnow(), backend=backend
     )
     counts = await repo.live_offer_counts(session, [r.id for r in rows])
     items = [summary(r, counts.get(r.id, 0)) for r in rows]

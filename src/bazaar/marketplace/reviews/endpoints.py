@@ -6,10 +6,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, status
 
-from bazaar.auth.dependencies import CurrentUser
 from bazaar.kit.deps import ReadSession, SettingsDep, WriteSession
 from bazaar.kit.pagination import Page, Pagination
 from bazaar.kit.schemas import Envelope
+from bazaar.marketplace.auth import SignedIn
 from bazaar.marketplace.reviews import service
 from bazaar.marketplace.reviews.schemas import (
     RequestReviews,
@@ -29,7 +29,7 @@ router = APIRouter()
     include_in_schema=False,
 )
 async def create_review(
-    body: ReviewCreate, user: CurrentUser, session: WriteSession, settings: SettingsDep
+    body: ReviewCreate, user: SignedIn, session: WriteSession, settings: SettingsDep
 ) -> Envelope[ReviewOut]:
     """Rate the other party of a completed request (1–5 stars, optional text ≤ 2000 chars).
 
@@ -68,7 +68,7 @@ async def list_reviews_about_user(
 
 @router.get("/request/{request_id}", response_model=Envelope[RequestReviews])
 async def reviews_of_request(
-    request_id: str, user: CurrentUser, session: ReadSession, settings: SettingsDep
+    request_id: str, user: SignedIn, session: ReadSession, settings: SettingsDep
 ) -> Envelope[RequestReviews]:
     """The reviews of one request, for its buyer and its accepted seller only.
 

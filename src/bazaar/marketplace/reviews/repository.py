@@ -1,4 +1,5 @@
-"""Every review query, plus the few reads of requests/offers that decide who may review."""
+"""Every review query. Reviews are public (the reviews about a user); who may write one,
+and read a deal's two, is decided on the request, read through the requests service."""
 
 from __future__ import annotations
 
@@ -9,20 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bazaar.kit.pagination import PageParams, paginate
-from bazaar.kit.repository import find_by_ref
 from bazaar.models import PurchaseRequest, Review, SellerOffer, User
-
-
-async def get_request(session: AsyncSession, ref: str) -> PurchaseRequest | None:
-    return await find_by_ref(session, PurchaseRequest, ref)
-
-
-async def accepted_seller_id(session: AsyncSession, request: PurchaseRequest) -> uuid.UUID | None:
-    """The seller whose offer the buyer accepted (the other party of the deal)."""
-    if request.accepted_offer_id is None:
-        return None
-    stmt = sa.select(SellerOffer.seller_id).where(SellerOffer.id == request.accepted_offer_id)
-    return (await session.execute(stmt)).scalar_one_or_none()
 
 
 async def find_review(

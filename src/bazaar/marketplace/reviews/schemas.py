@@ -8,8 +8,8 @@ from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
 
+from bazaar.kit.fields import Text
 from bazaar.kit.schemas import Input, Schema
-from bazaar.marketplace.requests.fields import Text
 
 REVIEW_TEXT_MAX = 2000
 

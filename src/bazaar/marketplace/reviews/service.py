@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bazaar.kit.db import utcnow
 from bazaar.kit.ids import get_by_ref
 from bazaar.kit.pagination import Page, PageParams
+from bazaar.marketplace.requests import service as requests
 from bazaar.marketplace.reviews import repository
 from bazaar.marketplace.reviews.errors import (
     AlreadyReviewed,
@@ -48,11 +49,14 @@ class _Deal:
 
 
 async def _load_deal(session: AsyncSession, request_ref: str, user: User) -> _Deal:
-    """The request and the caller's side in it; 404 when the caller is not a party."""
-    request = await repository.get_request(session, request_ref)
-    if request is None:
-        raise RequestNotFound()
-    deal = _Deal(request, await repository.accepted_seller_id(session, request), user.id)
+    """The request and the caller's side in it; 404 when the caller is not a party.
+
+    Read through the requests domain's scoped getter, then narrowed to the two parties:
+    others who may see the request (anyone for an open one, admins) get 404 all the same.
+    """
+    # Its 404 is REQUEST_NOT_FOUND too, the same answer as for a non-party.
+    request = await requests.get_readable(session, request_ref, user)
+    deal = _Deal(request, await requests.accepted_seller_id(session, request), user.id)
     if deal.role is None:
         raise RequestNotFound()
     return deal

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from bazaar.auth.dependencies import CurrentUser
 from bazaar.kit.deps import ReadSession, WriteSession
 from bazaar.kit.schemas import Envelope
+from bazaar.marketplace.auth import SignedIn
 from bazaar.marketplace.shops import service
 from bazaar.marketplace.shops.schemas import ShopCreate, ShopOut, ShopPublic, ShopUpdate
 
@@ -16,7 +16,7 @@ router = APIRouter()
 @router.get("/me", response_model=Envelope[ShopOut])
 @router.get("", response_model=Envelope[ShopOut], summary="Get my shop (same as /me)")
 @router.get("/", include_in_schema=False)
-async def get_my_shop(user: CurrentUser, session: ReadSession) -> Envelope[ShopOut]:
+async def get_my_shop(user: SignedIn, session: ReadSession) -> Envelope[ShopOut]:
     """Your own shop with its private settings (payout wallets, auto-accept rules).
 
     404 `SHOP_NOT_FOUND` when you have not created one yet.
@@ -27,9 +27,7 @@ async def get_my_shop(user: CurrentUser, session: ReadSession) -> Envelope[ShopO
 
 @router.post("", response_model=Envelope[ShopOut], status_code=201)
 @router.post("/", include_in_schema=False, status_code=201)
-async def create_shop(
-    body: ShopCreate, user: CurrentUser, session: WriteSession
-) -> Envelope[ShopOut]:
+async def create_shop(body: ShopCreate, user: SignedIn, session: WriteSession) -> Envelope[ShopOut]:
     """Open your shop; you get the `seller` role right away (same access token).
 
     One shop per account: 409 `SHOP_EXISTS` for a second one; 409 `SLUG_TAKEN` when the
@@ -48,9 +46,7 @@ async def create_shop(
 @router.patch("/me", response_model=Envelope[ShopOut])
 @router.put("/", include_in_schema=False)
 @router.patch("/", include_in_schema=False)
-async def update_shop(
-    body: ShopUpdate, user: CurrentUser, session: WriteSession
-) -> Envelope[ShopOut]:
+async def update_shop(body: ShopUpdate, user: SignedIn, session: WriteSession) -> Envelope[ShopOut]:
     """Change your shop: only the fields present in the body change (PUT and PATCH alike).
 
     `policies`, `payoutWallets`, `acceptedTokens` and `autoAccept` are replaced as a whole

@@ -6,12 +6,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, status
 
-from bazaar.auth.dependencies import CurrentUser, OptionalUser, SellerUser
 from bazaar.kit.deps import ReadSession, SettingsDep, WriteSession
 from bazaar.kit.pagination import Page, Pagination
 from bazaar.kit.schemas import Envelope
+from bazaar.marketplace.auth import Seller, SignedIn, Viewer
 from bazaar.marketplace.offers.schemas import OfferOut
-from bazaar.marketplace.requests import views as request_views
+from bazaar.marketplace.requests import service as requests
 from bazaar.marketplace.templates import service
 from bazaar.marketplace.templates.schemas import (
     InstantiateTemplate,
@@ -33,7 +33,7 @@ router = APIRouter()
     include_in_schema=False,
 )
 async def create_template(
-    body: TemplateCreate, user: SellerUser, session: WriteSession
+    body: TemplateCreate, user: Seller, session: WriteSession
 ) -> Envelope[TemplateOut]:
     """Add an item to your shop's catalog (sellers with a shop; else 409 `SHOP_REQUIRED`).
 
@@ -44,7 +44,7 @@ async def create_template(
 
 @router.get("/mine", response_model=Envelope[Page[TemplateOut]])
 async def list_my_templates(
-    user: CurrentUser,
+    user: SignedIn,
     session: ReadSession,
     params: Pagination,
     active: Annotated[bool | None, Query(description="Only active / only inactive")] = None,
@@ -69,16 +69,16 @@ async def list_shop_templates(
 
 @router.get("/{template_id}", response_model=Envelope[TemplateOut])
 async def get_template(
-    template_id: str, user: OptionalUser, session: ReadSession
+    template_id: str, user: Viewer, session: ReadSession
 ) -> Envelope[TemplateOut]:
     """Public: one template. An inactive template is visible to its owner only."""
-    template = await service.get_visible(session, template_id, user)
+    template = await service.get_readable(session, template_id, user)
     return Envelope(data=TemplateOut.model_validate(template))
 
 
 @router.patch("/{template_id}", response_model=Envelope[TemplateOut])
 async def update_template(
-    template_id: str, body: TemplateUpdate, user: CurrentUser, session: WriteSession
+    template_id: str, body: TemplateUpdate, user: SignedIn, session: WriteSession
 ) -> Envelope[TemplateOut]:
     """Change your template; only the fields sent change. Requests already made keep
     their terms. Someone else's template is 404 `TEMPLATE_NOT_FOUND`."""
@@ -87,7 +87,7 @@ async def update_template(
 
 @router.delete("/{template_id}", response_model=Envelope[TemplateDeleted])
 async def delete_template(
-    template_id: str, user: CurrentUser, session: WriteSession
+    template_id: str, user: SignedIn, session: WriteSession
 ) -> Envelope[TemplateDeleted]:
     """Remove your template. One that was never ordered is deleted (`result: deleted`); one
     that requests were made from is deactivated instead (`result: deactivated`), so those
@@ -103,7 +103,7 @@ async def delete_template(
 async def instantiate_template(
     template_id: str,
     body: InstantiateTemplate,
-    user: CurrentUser,
+    user: SignedIn,
     session: WriteSession,
     settings: SettingsDep,
 ) -> Envelope[TemplateOrder]:
@@ -118,5 +118,5 @@ async def instantiate_template(
     inactive), 409 `TEMPLATE_UNAVAILABLE` (the seller is not taking orders).
     """
     request, offer = await service.instantiate(session, user, template_id, body, settings=settings)
-    detail = await request_views.detail(session, request, user)
+    detail = await requests.detail(session, request, user)
     return Envelope(data=TemplateOrder(request=detail, offer=OfferOut.model_validate(offer)))

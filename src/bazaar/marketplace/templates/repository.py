@@ -1,4 +1,8 @@
-"""Every template query."""
+"""Every template query.
+
+Who may see a template is decided in SQL by `readable_statement(viewer)`: an active one
+anyone, an inactive one its owner only. Changes go through `get_owned`, the owner's own.
+"""
 
 from __future__ import annotations
 
@@ -13,19 +17,40 @@ from bazaar.kit.repository import find_by_ref
 from bazaar.models import PurchaseRequest, RequestTemplate, User
 
 
-async def get(session: AsyncSession, ref: str, *, lock: bool = False) -> RequestTemplate | None:
-    """A template by UUID or legacy id, whatever its owner or state."""
-    return await find_by_ref(session, RequestTemplate, ref, lock=lock)
+def readable_statement(viewer: User | None) -> sa.Select[RequestTemplate]:
+    """The templates `viewer` may see: every active one (the public catalogue) and their
+    own inactive ones."""
+    stmt = sa.select(RequestTemplate)
+    if viewer is None:
+        return stmt.where(RequestTemplate.is_active.is_(True))
+    return stmt.where(
+        sa.or_(RequestTemplate.is_active.is_(True), RequestTemplate.seller_id == viewer.id)
+    )
+
+
+async def get_readable(
+    session: AsyncSession, ref: str, viewer: User | None
+) -> RequestTemplate | None:
+    """A template by UUID or legacy id if `viewer` may see it."""
+    return await find_by_ref(session, readable_statement(viewer), RequestTemplate, ref)
+
+
+async def get_owned(
+    session: AsyncSession, ref: str, owner: User, *, lock: bool = False
+) -> RequestTemplate | None:
+    """One of `owner`'s templates, active or not (only its owner may change one)."""
+    stmt = readable_statement(owner).where(RequestTemplate.seller_id == owner.id)
+    return await find_by_ref(session, stmt, RequestTemplate, ref, lock=lock)
 
 
 def _newest_first(stmt: sa.Select[Any]) -> sa.Select[Any]:
     return stmt.order_by(RequestTemplate.created_at.desc(), RequestTemplate.id.desc())
 
 
-async def list_by_seller(
-    session: AsyncSession, seller_id: uuid.UUID, active: bool | None, params: PageParams
+async def list_owned(
+    session: AsyncSession, owner: User, active: bool | None, params: PageParams
 ) -> tuple[list[RequestTemplate], int]:
-    stmt = sa.select(RequestTemplate).where(RequestTemplate.seller_id == seller_id)
+    stmt = readable_statement(owner).where(RequestTemplate.seller_id == owner.id)
     if active is not None:
         stmt = stmt.where(RequestTemplate.is_active.is_(active))
     return await paginate(session, _newest_first(stmt), params)
@@ -37,9 +62,8 @@ async def list_active_by_shop(
     category_ids: list[uuid.UUID] | None,
     params: PageParams,
 ) -> tuple[list[RequestTemplate], int]:
-    stmt = sa.select(RequestTemplate).where(
-        RequestTemplate.shop_id == shop_id, RequestTemplate.is_active.is_(True)
-    )
+    """The shop's catalogue: its active templates, whoever asks (the owner too)."""
+    stmt = readable_statement(None).where(RequestTemplate.shop_id == shop_id)
     if category_ids is not None:
         stmt = stmt.where(RequestTemplate.category_id.in_(category_ids))
     return await paginate(session, _newest_first(stmt), params)
@@ -56,4 +80,5 @@ async def delete(session: AsyncSession, template: RequestTemplate) -> None:
 
 
 async def get_user(session: AsyncSession, user_id: uuid.UUID) -> User | None:
+    """A shop owner's account, to see whether they can still take orders."""
     return (await session.execute(sa.select(User).where(User.id == user_id))).scalar_one_or_none()

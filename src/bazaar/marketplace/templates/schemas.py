@@ -8,20 +8,16 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator
 
+from bazaar.kit.fields import Currency, Network, Price, Ref, Text
 from bazaar.kit.schemas import Input, MoneyStr, Schema
-from bazaar.marketplace.offers.schemas import OfferOut
-from bazaar.marketplace.requests.fields import (
+from bazaar.marketplace.limits import (
     DESCRIPTION_MAX,
     MESSAGE_MAX,
     QUANTITY_MAX,
     TITLE_MAX,
     TITLE_MIN,
-    Currency,
-    Network,
-    Price,
-    Ref,
-    Text,
 )
+from bazaar.marketplace.offers.schemas import OfferOut
 from bazaar.marketplace.requests.schemas import RequestDetail
 
 DeliveryDays = Annotated[int, Field(ge=1, le=365)]

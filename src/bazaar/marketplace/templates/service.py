@@ -13,10 +13,10 @@ from bazaar.config import Settings
 from bazaar.kit.errors import NotFound, RoleRequired, ValidationFailed
 from bazaar.kit.pagination import Page, PageParams
 from bazaar.marketplace.categories import service as categories
+from bazaar.marketplace.limits import DESCRIPTION_MAX
 from bazaar.marketplace.offers import service as offers
 from bazaar.marketplace.offers.schemas import OfferFields
 from bazaar.marketplace.requests import service as requests
-from bazaar.marketplace.requests.fields import DESCRIPTION_MAX
 from bazaar.marketplace.requests.schemas import RequestCreate
 from bazaar.marketplace.shops import service as shops
 from bazaar.marketplace.templates import repository
@@ -54,8 +54,8 @@ def _check_currency(shop: Shop, currency: str) -> None:
 
 async def _owned(session: AsyncSession, user: User, ref: str) -> RequestTemplate:
     """The caller's own template, locked for change; anyone else's is a 404."""
-    template = await repository.get(session, ref, lock=True)
-    if template is None or template.seller_id != user.id:
+    template = await repository.get_owned(session, ref, user, lock=True)
+    if template is None:
         raise TemplateNotFound()
     return template
 
@@ -117,7 +117,7 @@ async def delete_template(session: AsyncSession, user: User, ref: str) -> Templa
 async def list_mine(
     session: AsyncSession, user: User, active: bool | None, params: PageParams
 ) -> Page[TemplateOut]:
-    rows, total = await repository.list_by_seller(session, user.id, active, params)
+    rows, total = await repository.list_owned(session, user, active, params)
     return Page[TemplateOut].build([TemplateOut.model_validate(t) for t in rows], total, params)
 
 
@@ -134,12 +134,10 @@ async def list_for_shop(
     return Page[TemplateOut].build([TemplateOut.model_validate(t) for t in rows], total, params)
 
 
-async def get_visible(session: AsyncSession, ref: str, viewer: User | None) -> RequestTemplate:
-    """A template anyone may see; an inactive one only by its owner."""
-    template = await repository.get(session, ref)
+async def get_readable(session: AsyncSession, ref: str, viewer: User | None) -> RequestTemplate:
+    """A template anyone may see; an inactive one only by its owner (else 404)."""
+    template = await repository.get_readable(session, ref, viewer)
     if template is None:
-        raise TemplateNotFound()
-    if not template.is_active and (viewer is None or viewer.id != template.seller_id):
         raise TemplateNotFound()
     return template
 
@@ -182,7 +180,7 @@ async def instantiate(
 
     Both are written in the caller's transaction: if either step fails, nothing is kept.
     """
-    template = await repository.get(session, ref)
+    template = await repository.get_readable(session, ref, buyer)
     if template is not None and template.seller_id == buyer.id:
         raise OwnTemplate()
     if template is None or not template.is_active:

@@ -1,4 +1,8 @@
-"""Field types shared by request and offer bodies: exact money, tokens, safe text."""
+"""Field types for request bodies and query strings, shared by every domain's schemas:
+exact money, token symbols, chain ids, file ids, entity references and storable text.
+
+They parse and refuse input; what a field means (how long a title may be) is the domain's.
+"""
 
 from __future__ import annotations
 
@@ -9,15 +13,6 @@ from pydantic import AfterValidator, BeforeValidator, Field
 
 from bazaar.kit.money import to_decimal
 from bazaar.kit.wallets import normalize_network
-
-TITLE_MIN = 3
-TITLE_MAX = 200
-DESCRIPTION_MAX = 10_000
-MESSAGE_MAX = 2000
-REASON_MAX = 1000
-NOTE_MAX = 5000
-MAX_FILES = 10
-QUANTITY_MAX = 10_000
 
 
 def _parse_money(value: Any) -> Any:
@@ -69,5 +64,5 @@ Network = Annotated[
     Field(description="EVM chain id (a known name such as `base` is accepted)"),
 ]
 FileId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9-]+$")]
-# A UUID, a 24-hex legacy id or (for categories) a slug.
+# A UUID, a 24-hex legacy id or (for categories and shops) a slug.
 Ref = Annotated[str, Field(min_length=1, max_length=120, pattern=r"^[A-Za-z0-9_-]+$")]
