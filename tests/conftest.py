@@ -53,6 +53,7 @@ def base_settings(tmp: Path, **overrides: Any) -> Settings:
         "rate_limit_payment": "100000/15 minutes",
         "rate_limit_ai": "100000/15 minutes",
         "rate_limit_global": "100000/15 minutes",
+        "rate_limit_mail": "100000/15 minutes",
         "worker_in_process": False,
         "log_level": "WARNING",
     }

@@ -64,6 +64,8 @@ class Settings(BaseSettings):
     rate_limit_payment: str = "30/15 minutes"
     rate_limit_ai: str = "20/15 minutes"
     rate_limit_global: str = "100/15 minutes"
+    # Mail to one address, or for one account: at most this often (verification, reset).
+    rate_limit_mail: str = "1/1 minute"
     # Redis key prefix of the counters; processes sharing a limit must share it. Unset: a
     # fixed default, or one per app instance under NODE_ENV=test (see kit/ratelimit.py).
     rate_limit_prefix: str | None = None

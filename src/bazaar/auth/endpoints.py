@@ -26,7 +26,7 @@ from bazaar.auth.schemas import (
 )
 from bazaar.kit.deps import InlineReads, SettingsDep, Staged, WriteSession
 from bazaar.kit.errors import ValidationFailed, envelope_error
-from bazaar.kit.ratelimit import limit_auth
+from bazaar.kit.ratelimit import limit_auth, mail_cooldown
 from bazaar.kit.schemas import Envelope
 
 router = APIRouter()
@@ -39,6 +39,11 @@ FORGOT_MESSAGE = (
 _RATE: dict[int | str, dict[str, Any]] = {
     429: {"description": "Too many attempts from this client (`RATE_LIMITED`)"}
 }
+_MAIL_COOLDOWN = (
+    "Too many attempts from this client, or an email was sent to this address moments ago "
+    "(`RATE_LIMITED`, with `Retry-After`)"
+)
+_MAIL_RATE: dict[int | str, dict[str, Any]] = {429: {"description": _MAIL_COOLDOWN}}
 _VALIDATION: dict[int | str, dict[str, Any]] = {
     400: {"description": "Invalid input (`VALIDATION_FAILED`)"}
 }
@@ -74,7 +79,7 @@ def _agent(request: Request) -> str | None:
     responses={
         **_VALIDATION,
         409: {"description": "The email is already registered (`EMAIL_TAKEN`)"},
-        **_RATE,
+        **_MAIL_RATE,
     },
 )
 async def register(
@@ -85,6 +90,7 @@ async def register(
     `role` is `buyer` (default) or `seller`. A `referralCode` must belong to an existing
     user. The account gets its own referral code, and a verification link is emailed.
     """
+    await mail_cooldown(request, f"address:{body.email}")
     result = await service.register(sessions, settings, body, _agent(request))
     return _session(result)
 
@@ -178,8 +184,10 @@ async def me(user: CurrentUser) -> Envelope[AuthUser]:
 @router.post(
     "/password/change",
     response_model=Envelope[AuthSession],
+    dependencies=LIMITED,
     responses={
         400: {"description": "`INVALID_CURRENT_PASSWORD` or `VALIDATION_FAILED`"},
+        **_RATE,
     },
 )
 async def change_password(
@@ -201,15 +209,16 @@ async def change_password(
     "/password/forgot",
     response_model=Envelope[Message],
     dependencies=LIMITED,
-    responses={**_VALIDATION, **_RATE},
+    responses={**_VALIDATION, **_MAIL_RATE},
 )
 async def forgot_password(
-    body: PasswordForgotInput, session: WriteSession, settings: SettingsDep
+    body: PasswordForgotInput, request: Request, session: WriteSession, settings: SettingsDep
 ) -> Envelope[Message]:
     """Email a password-reset link (valid for one hour, usable once).
 
     The answer is the same whether or not an account uses the address.
     """
+    await mail_cooldown(request, f"address:{body.email}")
     await service.forgot_password(session, settings, body.email)
     return Envelope(data=Message(message=FORGOT_MESSAGE))
 
@@ -237,15 +246,20 @@ async def reset_password(
 @router.post(
     "/email/verify/request",
     response_model=Envelope[Message],
-    responses={409: {"description": "Already verified (`EMAIL_ALREADY_VERIFIED`)"}},
+    dependencies=LIMITED,
+    responses={
+        409: {"description": "Already verified (`EMAIL_ALREADY_VERIFIED`)"},
+        **_MAIL_RATE,
+    },
 )
 async def request_email_verification(
-    user: CurrentUser, session: WriteSession, settings: SettingsDep
+    user: CurrentUser, request: Request, session: WriteSession, settings: SettingsDep
 ) -> Envelope[Message]:
     """Email a new verification link to the signed-in account's address.
 
     Earlier links stop working.
     """
+    await mail_cooldown(request, f"address:{user.email}", f"account:{user.id}")
     await service.request_verification(session, settings, user)
     return Envelope(data=Message(message=f"We have sent a verification link to {user.email}."))
 

@@ -209,3 +209,15 @@ class EnvelopeCORSMiddleware(CORSMiddleware):
             details=[{"path": part.strip(), "msg": "not allowed"} for part in refused.split(",")],
             headers=headers,
         )
+
+
+def route_template(scope: Scope) -> str | None:
+    """The full template of the route that matched (`/api/payment/{payment_id}`), router
+    prefixes included, or None before routing or when nothing matched.
+
+    FastAPI nests included routers: `scope["route"]` is the route as its own router knows
+    it (`/{payment_id}`, or `""` at the router's root); the full template is on the
+    effective route FastAPI resolved."""
+    effective = scope.get("fastapi", {}).get("effective_route_context")
+    path = getattr(effective, "path_format", None) or getattr(scope.get("route"), "path", None)
+    return str(path) if path else None

@@ -19,6 +19,7 @@ seconds so each request does not wait on a dead connection.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import re
 import time
@@ -35,7 +36,7 @@ from bazaar.config import Settings
 from bazaar.kit.clientip import resolve_client_ip
 from bazaar.kit.counters import Counters, MemoryCounters, RedisCounters
 from bazaar.kit.errors import RateLimited
-from bazaar.kit.http import error_body, send_json
+from bazaar.kit.http import error_body, route_template, send_json
 
 log = structlog.get_logger("bazaar.ratelimit")
 
@@ -93,6 +94,7 @@ class RateLimits:
             "payment": parse(settings.rate_limit_payment),
             "ai": parse(settings.rate_limit_ai),
             "global": parse(settings.rate_limit_global),
+            "mail": parse(settings.rate_limit_mail),
         }
         self._paused_until = 0.0
 
@@ -168,11 +170,32 @@ async def limit_payment(request: Request) -> None:
     dependency can sit on the whole payment router and fixed paths such as
     `GET /api/payment/export` stay limited.
     """
-    if request.method in ("GET", "HEAD"):
-        route = request.scope.get("route")
-        if route is not None and _PAYMENT_POLL_ROUTE.match(getattr(route, "path", "")):
-            return
+    polling = _PAYMENT_POLL_ROUTE.match(route_template(request.scope) or "")
+    if request.method in ("GET", "HEAD") and polling:
+        return
     await _enforce(request, "payment")
+
+
+async def mail_cooldown(request: Request, *subjects: str) -> None:
+    """Refuse (429, `Retry-After`) a request that would send mail to a recipient or for an
+    account that got one less than RATE_LIMIT_MAIL ago (default one a minute).
+
+    `subjects` name who the mail is about, e.g. `address:<email>` and `account:<id>`. An
+    address counts whether or not an account uses it, so the answer reveals nothing; it is
+    hashed before it becomes a counter key. Every subject is counted, then the tightest
+    decision wins."""
+    limits = get_rate_limits(request.app)
+    decisions = []
+    for subject in subjects:
+        digest = hashlib.sha256(subject.strip().lower().encode()).hexdigest()[:32]
+        decisions.append(await limits.hit("mail", digest))
+    refused = [d for d in decisions if not d.allowed]
+    if refused:
+        wait = max(d.retry_after for d in refused)
+        raise RateLimited(
+            f"An email was sent here moments ago; try again in {wait} seconds",
+            headers={"Retry-After": str(wait)},
+        )
 
 
 async def limit_ai(request: Request) -> None:

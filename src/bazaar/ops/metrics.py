@@ -25,6 +25,7 @@ from prometheus_client import (
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bazaar.kit.errors import Unauthorized
+from bazaar.kit.http import route_template
 
 router = APIRouter()
 # `*_created` series double the output and no dashboard of ours reads them.
@@ -69,17 +70,6 @@ class HttpMetrics:
         return generate_latest(self.registry)
 
 
-def route_template(scope: Scope) -> str:
-    """The full template of the matched route, router prefixes included.
-
-    FastAPI nests included routers: `scope["route"]` is the route as its own router knows
-    it (`/{ref}`, or `""` at the router's root), so the label comes from the effective
-    route FastAPI resolved (`/api/marketplace/requests/{ref}`)."""
-    effective = scope.get("fastapi", {}).get("effective_route_context")
-    path = getattr(effective, "path_format", None) or getattr(scope.get("route"), "path", None)
-    return str(path) if path else UNMATCHED
-
-
 class MetricsMiddleware:
     """Times every HTTP request (pure ASGI: no per-request objects beyond a closure)."""
 
@@ -103,9 +93,8 @@ class MetricsMiddleware:
         try:
             await self.app(scope, receive, send_status)
         finally:
-            self.metrics.observe(
-                scope["method"], route_template(scope), status, time.perf_counter() - started
-            )
+            route = route_template(scope) or UNMATCHED
+            self.metrics.observe(scope["method"], route, status, time.perf_counter() - started)
 
 
 @router.get("/metrics", include_in_schema=False)
