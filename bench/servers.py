@@ -93,12 +93,13 @@ def bazaar_env(workdir: Path, src: Path | None = None, **extra: str) -> dict[str
     env = {
         k: v
         for k, v in os.environ.items()
-        if not k.startswith(("PG_", "REDIS_", "RATE_LIMIT_", "DB_", "ARGON2_"))
+        if not k.startswith(("PG_", "REDIS_", "RATE_LIMIT_", "DB_", "ARGON2_", "METRICS_"))
     }
     env.update(
         {
             "NODE_ENV": "production",
             "JWT_SECRET": secrets.token_hex(32),
+            "METRICS_TOKEN": secrets.token_hex(16),  # production refuses to start without it
             "LOG_LEVEL": "INFO",
             "DATA_DIR": str(workdir),
             "WORKER_IN_PROCESS": "false",
