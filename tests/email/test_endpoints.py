@@ -91,6 +91,7 @@ async def test_production_without_smtp_answers_feature_disabled(
         tmp_path,
         node_env="production",
         jwt_secret="a-production-secret-of-at-least-32-characters",
+        metrics_token="a-metrics-token",
         pg_url=settings.pg_url,
         redis_uri=settings.redis_uri,
     )

@@ -8,17 +8,21 @@ from pathlib import Path
 
 import aiosmtplib
 import pytest
+import sqlalchemy as sa
 
 from bazaar.config import Settings
 from bazaar.email.service import render
 from bazaar.email.transport import (
     EmailDisabled,
     MailDirTransport,
+    MailRejected,
     OutgoingEmail,
     SmtpTransport,
     compose,
     transport_for,
 )
+from bazaar.kit.db import Database
+from bazaar.kit.locks import SlowWorkUnderLock
 from tests.conftest import base_settings
 from tests.fixtures.smtp import SmtpServer
 
@@ -79,8 +83,10 @@ async def test_smtp_auth_with_a_wrong_password_fails_fast(
         tmp_path, smtp_auth_server, smtp_user="mailer", smtp_pass="wrong", smtp_timeout=5
     )
 
-    with pytest.raises(aiosmtplib.SMTPAuthenticationError):
+    with pytest.raises(MailRejected, match="535") as refused:
         await transport_for(settings).send(compose(settings, MAIL))
+    # A 5xx reply: refused for good, so the job is dead-lettered rather than retried.
+    assert isinstance(refused.value.__cause__, aiosmtplib.SMTPAuthenticationError)
 
     assert smtp_auth_server.mailbox.messages == []
 
@@ -89,7 +95,7 @@ async def test_server_requiring_auth_refuses_anonymous_mail(
     tmp_path: Path, smtp_auth_server: SmtpServer
 ) -> None:
     settings = smtp_settings(tmp_path, smtp_auth_server, smtp_timeout=5)
-    with pytest.raises(aiosmtplib.SMTPException):
+    with pytest.raises(MailRejected, match="530"):
         await transport_for(settings).send(compose(settings, MAIL))
     assert smtp_auth_server.mailbox.messages == []
 
@@ -114,6 +120,28 @@ async def test_without_smtp_mail_is_written_as_eml_files(tmp_path: Path) -> None
     assert parsed["Subject"] == "Grüße from Bazaar"
     plain = parsed.get_body(("plain",))
     assert plain is not None and "https://example.com/a?b=1&c=2" in plain.get_content()
+
+
+async def test_smtp_refuses_to_start_inside_a_write_transaction(
+    tmp_path: Path, db: Database, smtp_server: SmtpServer
+) -> None:
+    settings = smtp_settings(tmp_path, smtp_server)
+    async with db.session() as session:
+        await session.execute(sa.select(1))  # the write transaction is open from here
+        with pytest.raises(SlowWorkUnderLock, match="smtp"):
+            await transport_for(settings).send(compose(settings, MAIL))
+        await session.rollback()
+    assert smtp_server.mailbox.messages == []
+
+
+async def test_eml_folder_needs_no_guard(tmp_path: Path, db: Database) -> None:
+    """A local file write is quick: development mail may be written inside a transaction."""
+    settings = base_settings(tmp_path)
+    async with db.session() as session:
+        await session.execute(sa.select(1))
+        await transport_for(settings).send(compose(settings, MAIL))
+        await session.rollback()
+    assert len(list(settings.mail_dir.glob("*.eml"))) == 1
 
 
 def test_production_without_smtp_has_email_disabled(tmp_path: Path) -> None:

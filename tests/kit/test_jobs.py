@@ -1,16 +1,31 @@
-"""Enqueueing: a job exists only if its transaction commits; dedupe keys name work once."""
+"""Enqueueing: a job exists only if its transaction commits; dedupe keys name work once;
+expiry; the per-row savepoint helper of sweeps."""
 
 from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bazaar.kit.db import Database, utcnow
-from bazaar.kit.jobs import DONE, HANDLERS, PENDING, backoff, enqueue, job_handler
+from bazaar.kit.errors import Conflict
+from bazaar.kit.jobs import (
+    DONE,
+    HANDLERS,
+    PENDING,
+    REALTIME_TTL,
+    IoJob,
+    JobContext,
+    TransactionalJob,
+    backoff,
+    each_in_savepoint,
+    enqueue,
+    job_handler,
+)
 from bazaar.models import Job
 
 
@@ -93,15 +108,71 @@ def test_backoff_doubles_and_is_capped() -> None:
 
 
 def test_a_kind_cannot_get_a_second_handler() -> None:
-    async def send(session: AsyncSession, payload: dict[str, object]) -> None: ...
+    async def send(ctx: JobContext, payload: dict[str, Any]) -> None: ...
 
-    async def other_send(session: AsyncSession, payload: dict[str, object]) -> None: ...
+    async def other_send(
+        ctx: JobContext, session: AsyncSession, payload: dict[str, Any]
+    ) -> None: ...
 
-    job_handler("test.send")(send)
+    job_handler("test.send", io=True)(send)
     try:
-        job_handler("test.send")(send)  # the same function again (module re-import) is fine
+        job_handler("test.send", io=True)(send)  # the same function again (re-import) is fine
         with pytest.raises(ValueError, match="already handled"):
             job_handler("test.send")(other_send)
-        assert HANDLERS["test.send"] is send
+        assert HANDLERS["test.send"] == IoJob("test.send", send)
     finally:
         HANDLERS.pop("test.send")
+    job_handler("test.send")(other_send)
+    try:
+        assert HANDLERS["test.send"] == TransactionalJob("test.send", other_send)
+    finally:
+        HANDLERS.pop("test.send")
+
+
+async def test_a_live_event_carries_its_expiry(db: Database) -> None:
+    before = utcnow()
+    async with db.transaction() as session:
+        live = await enqueue(session, "test.emit", {"event": "x"}, expires_in=REALTIME_TTL)
+        fixed = await enqueue(session, "test.emit", {}, expires_at=before + timedelta(hours=1))
+        lasting = await enqueue(session, "test.mail", {})
+        with pytest.raises(ValueError, match="not both"):
+            await enqueue(session, "test.emit", {}, expires_in=REALTIME_TTL, expires_at=utcnow())
+    stored = {job.id: job.expires_at for job in await all_jobs(db)}
+    assert stored[live.id] is not None
+    assert before + REALTIME_TTL <= stored[live.id] <= utcnow() + REALTIME_TTL
+    assert stored[fixed.id] == before + timedelta(hours=1)
+    assert stored[lasting.id] is None
+
+
+async def test_each_row_in_its_own_savepoint_keeps_nothing_of_a_failing_row(
+    db: Database,
+) -> None:
+    """A sweep step that fails after writing leaves nothing of its row; the other rows
+    commit with the sweep's transaction."""
+    async with db.transaction() as session:
+        for n in range(5):
+            await enqueue(session, "test.item", {"n": n})
+
+    async with db.transaction() as session:
+
+        async def move(job: Job) -> None:
+            if job.payload["n"] == 4:
+                job.status = DONE
+                raise RuntimeError("fails before anything was flushed")
+            job.status = DONE  # the row's own change...
+            await enqueue(session, "test.moved", {"n": job.payload["n"]})  # ...and a side row
+            await session.flush()
+            if job.payload["n"] == 1:
+                raise RuntimeError("provider answered nonsense")  # after the partial writes
+            if job.payload["n"] == 2:
+                raise Conflict()  # moved by someone else meanwhile: expected, skipped quietly
+
+        found = await session.execute(sa.select(Job).where(Job.kind == "test.item"))
+        rows = sorted(found.scalars(), key=lambda job: job.payload["n"])
+        moved = await each_in_savepoint(session, rows, move, expected=(Conflict,))
+
+    assert moved == 2
+    jobs = await all_jobs(db)
+    items = {j.payload["n"]: j.status for j in jobs if j.kind == "test.item"}
+    assert items == {0: DONE, 1: PENDING, 2: PENDING, 3: DONE, 4: PENDING}
+    assert sorted(j.payload["n"] for j in jobs if j.kind == "test.moved") == [0, 3]

@@ -1,8 +1,10 @@
-"""The worker: effects commit with `done`, retries back off, dead letters, sweeps, lifecycle."""
+"""The worker: effects commit with `done`, retries back off, dead letters, I/O jobs outside
+any transaction, expiry, sweeps with and without a transaction, lifecycle."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sys
 import time
 from collections.abc import Iterator
@@ -17,7 +19,23 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bazaar.config import Settings
 from bazaar.kit.db import Database, utcnow
-from bazaar.kit.jobs import DEAD, DONE, HANDLERS, PENDING, SWEEPS, enqueue, job_handler, periodic
+from bazaar.kit.jobs import (
+    DEAD,
+    DONE,
+    EXPIRED,
+    HANDLERS,
+    PENDING,
+    REALTIME_TTL,
+    SWEEPS,
+    JobContext,
+    PermanentJobError,
+    SweepContext,
+    enqueue,
+    in_batches,
+    job_handler,
+    periodic,
+)
+from bazaar.kit.locks import SlowWorkUnderLock, assert_no_write_transaction
 from bazaar.models import Job, PeriodicTask, WorkerHeartbeat
 from bazaar.worker import Worker, load_handlers
 
@@ -64,16 +82,16 @@ async def record_effect(session: AsyncSession, payload: dict[str, Any]) -> None:
 
 
 async def test_handler_effects_and_done_commit_together(db: Database, settings: Settings) -> None:
-    seen: list[tuple[Any, Any]] = []
+    seen: list[tuple[Any, ...]] = []
 
     @job_handler("test.ok")
-    async def ok(session: AsyncSession, payload: dict[str, Any]) -> None:
-        seen.append((session.info["job_id"], session.info["settings"]))
+    async def ok(ctx: JobContext, session: AsyncSession, payload: dict[str, Any]) -> None:
+        seen.append((ctx.job_id, ctx.kind, ctx.attempt, ctx.settings, ctx.db))
         await record_effect(session, {"for": payload["n"]})
 
     job = await add_job(db, "test.ok", {"n": 7})
     assert await worker(db, settings, "test.ok").run_once() == 1
-    assert seen == [(job.id, settings)]  # handlers read the worker's own settings
+    assert seen == [(job.id, "test.ok", 1, settings, db)]  # the worker's own settings
     done = await get_job(db, job)
     assert (done.status, done.attempts, done.locked_by) == (DONE, 1, None)
     assert done.finished_at is not None
@@ -87,7 +105,7 @@ async def test_failure_rolls_back_effects_retries_with_backoff_then_dead_letters
     calls: list[datetime] = []
 
     @job_handler("test.flaky")
-    async def flaky(session: AsyncSession, payload: dict[str, Any]) -> None:
+    async def flaky(ctx: JobContext, session: AsyncSession, payload: dict[str, Any]) -> None:
         calls.append(utcnow())
         await record_effect(session, {"half": "done"})
         raise RuntimeError("provider timed out")
@@ -122,7 +140,7 @@ async def test_job_without_own_limit_uses_job_max_attempts_setting(
     db: Database, settings: Settings
 ) -> None:
     @job_handler("test.broken")
-    async def broken(session: AsyncSession, payload: dict[str, Any]) -> None:
+    async def broken(ctx: JobContext, session: AsyncSession, payload: dict[str, Any]) -> None:
         raise ValueError("bad payload")
 
     job = await add_job(db, "test.broken", {})
@@ -137,7 +155,7 @@ async def test_unknown_kinds_and_future_jobs_are_left_alone(
     db: Database, settings: Settings
 ) -> None:
     @job_handler("test.later")
-    async def later(session: AsyncSession, payload: dict[str, Any]) -> None:
+    async def later(ctx: JobContext, session: AsyncSession, payload: dict[str, Any]) -> None:
         await record_effect(session, payload)
 
     unknown = await add_job(db, "test.nobody-handles-this", {"x": 1})
@@ -154,7 +172,7 @@ async def test_jobs_enqueued_by_a_job_run_in_the_same_pass(
     db: Database, settings: Settings
 ) -> None:
     @job_handler("test.chain")
-    async def chain(session: AsyncSession, payload: dict[str, Any]) -> None:
+    async def chain(ctx: JobContext, session: AsyncSession, payload: dict[str, Any]) -> None:
         if payload["left"]:
             await enqueue(session, "test.chain", {"left": payload["left"] - 1})
         else:
@@ -163,6 +181,170 @@ async def test_jobs_enqueued_by_a_job_run_in_the_same_pass(
     await add_job(db, "test.chain", {"left": 3})
     assert await worker(db, settings, "test.chain").run_once() == 4
     assert await effects(db) == [{"end": True}]
+
+
+async def test_a_transactional_handler_runs_inside_the_jobs_write_transaction(
+    db: Database, settings: Settings
+) -> None:
+    """The lock guard sees the job's transaction: slow work there fails the job."""
+
+    @job_handler("test.slow-in-tx")
+    async def slow(ctx: JobContext, session: AsyncSession, payload: dict[str, Any]) -> None:
+        await record_effect(session, {"before": "slow work"})
+        assert_no_write_transaction("test call")
+
+    job = await add_job(db, "test.slow-in-tx", {})
+    assert await worker(db, settings, "test.slow-in-tx").run_once() == 1
+    failed = await get_job(db, job)
+    assert (failed.status, failed.attempts) == (PENDING, 1)
+    assert failed.last_error is not None and SlowWorkUnderLock.__name__ in failed.last_error
+    assert await effects(db) == []
+
+
+async def test_an_io_handler_runs_with_no_transaction_open_and_writes_its_own(
+    db: Database, settings: Settings
+) -> None:
+    seen: list[tuple[Any, ...]] = []
+
+    @job_handler("test.io", io=True)
+    async def io(ctx: JobContext, payload: dict[str, Any]) -> None:
+        assert_no_write_transaction("test call")  # raises if the job's claim were still open
+        seen.append((ctx.job_id, ctx.kind, ctx.attempt, ctx.settings, ctx.db))
+        async with ctx.db.transaction() as session:
+            await record_effect(session, {"sent": payload["n"]})
+
+    job = await add_job(db, "test.io", {"n": 1})
+    assert await worker(db, settings, "test.io").run_once() == 1
+    assert seen == [(job.id, "test.io", 1, settings, db)]
+    done = await get_job(db, job)
+    assert (done.status, done.attempts, done.locked_by, done.last_error) == (DONE, 1, None, None)
+    assert done.finished_at is not None
+    assert await effects(db) == [{"sent": 1}]
+
+
+async def test_an_io_failure_is_retried_with_backoff_then_dead_lettered(
+    db: Database, settings: Settings
+) -> None:
+    calls: list[int] = []
+
+    @job_handler("test.io-flaky", io=True)
+    async def flaky(ctx: JobContext, payload: dict[str, Any]) -> None:
+        calls.append(ctx.attempt)
+        raise ConnectionError("provider unreachable")
+
+    job = await add_job(db, "test.io-flaky", {}, max_attempts=2)
+    w = worker(db, settings, "test.io-flaky")
+    now = utcnow()
+    assert await w.run_once(now) == 1
+    retry = await get_job(db, job)
+    assert (retry.status, retry.attempts, retry.locked_by) == (PENDING, 1, None)
+    assert retry.run_at == now + timedelta(seconds=2)
+    assert retry.last_error is not None and "provider unreachable" in retry.last_error
+    assert await w.run_once(now + timedelta(seconds=2)) == 1
+    assert (await get_job(db, job)).status == DEAD
+    assert calls == [1, 2]
+
+
+@pytest.mark.parametrize("io", [False, True], ids=["transactional", "io"])
+async def test_a_permanent_error_dead_letters_at_once_with_its_reason(
+    db: Database, settings: Settings, io: bool
+) -> None:
+    async def refuse(ctx: JobContext, *args: Any) -> None:
+        if not io:
+            await record_effect(args[0], {"half": "done"})
+        raise PermanentJobError("recipient does not exist")
+
+    job_handler("test.permanent", io=io)(refuse)  # type: ignore[call-overload]
+    job = await add_job(db, "test.permanent", {})
+    assert await worker(db, settings, "test.permanent").run_once() == 1
+    dead = await get_job(db, job)
+    assert (dead.status, dead.attempts) == (DEAD, 1)  # of JOB_MAX_ATTEMPTS (5)
+    assert dead.last_error is not None and "recipient does not exist" in dead.last_error
+    assert dead.finished_at is not None
+    assert await effects(db) == []
+
+
+async def test_an_io_handler_is_cut_off_before_its_lease_ends(
+    db: Database, settings: Settings
+) -> None:
+    """Past its lease another worker could take the job over, so the handler is cancelled
+    first (at 90% of the lease) and the try recorded while the claim is still ours."""
+    cancelled = asyncio.Event()
+
+    @job_handler("test.io-hangs", io=True)
+    async def hangs(ctx: JobContext, payload: dict[str, Any]) -> None:
+        try:
+            await asyncio.Event().wait()
+        finally:
+            cancelled.set()
+
+    job = await add_job(db, "test.io-hangs", {})
+    short_lease = settings.model_copy(update={"job_lease_seconds": 1})
+    w = worker(db, short_lease, "test.io-hangs")
+    assert await asyncio.wait_for(w.run_once(), timeout=10) == 1
+    assert cancelled.is_set()
+    retry = await get_job(db, job)
+    assert (retry.status, retry.attempts, retry.locked_by) == (PENDING, 1, None)
+    assert retry.last_error is not None and "LeaseTimeout" in retry.last_error
+
+
+@pytest.mark.parametrize("io", [False, True], ids=["transactional", "io"])
+async def test_an_expired_job_is_never_run_and_ends_expired(
+    db: Database, settings: Settings, io: bool
+) -> None:
+    ran: list[Any] = []
+
+    async def emit(ctx: JobContext, *args: Any) -> None:
+        ran.append(args[-1])
+
+    job_handler("test.live", io=io)(emit)  # type: ignore[call-overload]
+    stale = await add_job(db, "test.live", {"n": "stale"}, expires_in=REALTIME_TTL)
+    fresh = await add_job(db, "test.live", {"n": "fresh"}, expires_in=timedelta(hours=1))
+    forever = await add_job(db, "test.live", {"n": "no expiry"})
+    assert stale.expires_at is not None
+    later = stale.expires_at + timedelta(seconds=1)
+
+    assert await worker(db, settings, "test.live").run_once(later) == 2
+    assert sorted(p["n"] for p in ran) == ["fresh", "no expiry"]
+    expired = await get_job(db, stale)
+    assert (expired.status, expired.attempts, expired.locked_by) == (EXPIRED, 0, None)
+    assert expired.finished_at == later
+    for job in (fresh, forever):
+        assert (await get_job(db, job)).status == DONE
+
+
+async def test_a_claimed_job_that_expires_before_its_turn_is_not_run(
+    db: Database, settings: Settings
+) -> None:
+    """Jobs are claimed in batches; one whose expiry passes while the jobs before it run is
+    marked `expired` when its turn comes. (The clock is fixed, so the first job brings the
+    second one's expiry forward instead of taking minutes.)"""
+    ran: list[str] = []
+    now = utcnow()
+
+    @job_handler("test.batch")
+    async def handle(ctx: JobContext, session: AsyncSession, payload: dict[str, Any]) -> None:
+        ran.append(payload["n"])
+        if payload["n"] == "first":
+            await session.execute(
+                sa.update(Job)
+                .where(Job.kind == "test.batch", Job.id != ctx.job_id)
+                .values(expires_at=now - timedelta(seconds=1))
+            )
+
+    async with db.transaction() as session:
+        await enqueue(session, "test.batch", {"n": "first"}, run_at=now - timedelta(seconds=2))
+        second = await enqueue(
+            session,
+            "test.batch",
+            {"n": "second"},
+            run_at=now - timedelta(seconds=1),
+            expires_in=timedelta(minutes=1),
+        )
+
+    assert await worker(db, settings, "test.batch").run_once(now) == 2  # both taken in turn
+    assert ran == ["first"]
+    assert (await get_job(db, second)).status == EXPIRED
 
 
 async def test_periodic_sweep_runs_once_per_interval(db: Database, settings: Settings) -> None:
@@ -205,7 +387,7 @@ async def test_failing_sweep_is_recorded_retried_and_does_not_stop_jobs(
         raise RuntimeError("upstream down")
 
     @job_handler("test.ok")
-    async def ok(session: AsyncSession, payload: dict[str, Any]) -> None:
+    async def ok(ctx: JobContext, session: AsyncSession, payload: dict[str, Any]) -> None:
         await record_effect(session, {"job": "ran"})
 
     await add_job(db, "test.ok", {})
@@ -223,13 +405,63 @@ async def test_failing_sweep_is_recorded_retried_and_does_not_stop_jobs(
     assert await w.run_once(t0 + timedelta(minutes=1)) == 1
 
 
+async def test_a_sweep_without_transaction_commits_its_own_batches(
+    db: Database, settings: Settings
+) -> None:
+    seen: list[tuple[str, Settings]] = []
+
+    @periodic("test.batched", every=timedelta(hours=1), transactional=False)
+    async def batched(ctx: SweepContext, now: datetime) -> int:
+        assert_no_write_transaction("test call")  # no transaction around the sweep
+        seen.append((ctx.name, ctx.settings))
+        left = [5]
+
+        async def step(session: AsyncSession, limit: int) -> int:
+            count = min(left[0], limit)
+            for n in range(count):
+                await record_effect(session, {"n": left[0] - n})
+            left[0] -= count
+            return count
+
+        return await in_batches(ctx.db, step, 2)
+
+    commits: list[int] = []
+    t0 = utcnow()
+    w = worker(db, settings, sweeps=("test.batched",))
+    with count_commits(db, commits):
+        assert await w.run_once(t0) == 1
+    assert seen == [("test.batched", settings)]
+    assert len(await effects(db)) == 5
+    # The claim, batches of 2 + 2 + 1, and the record of the run: each committed alone.
+    assert len(commits) == 5
+    async with db.session(False) as session:
+        row = await session.get(PeriodicTask, "test.batched")
+    assert row is not None
+    assert (row.last_run_at, row.next_run_at, row.locked_by) == (t0, t0 + timedelta(hours=1), None)
+    assert await w.run_once(t0 + timedelta(minutes=59)) == 0
+
+
+@contextlib.contextmanager
+def count_commits(db: Database, commits: list[int]) -> Iterator[None]:
+    """Append to `commits` at every commit of the write engine while the block runs."""
+
+    def on_commit(_conn: Any) -> None:
+        commits.append(1)
+
+    sa.event.listen(db.engine.sync_engine, "commit", on_commit)
+    try:
+        yield
+    finally:
+        sa.event.remove(db.engine.sync_engine, "commit", on_commit)
+
+
 async def test_run_forever_processes_jobs_beats_and_stops_promptly(
     db: Database, settings: Settings
 ) -> None:
     done = asyncio.Event()
 
     @job_handler("test.ping")
-    async def ping(session: AsyncSession, payload: dict[str, Any]) -> None:
+    async def ping(ctx: JobContext, session: AsyncSession, payload: dict[str, Any]) -> None:
         done.set()
 
     slow_poll = settings.model_copy(update={"worker_poll_interval": 30.0})
@@ -259,7 +491,7 @@ async def test_the_app_runs_an_in_process_worker_in_development(
     ran = asyncio.Event()
 
     @job_handler("test.dev")
-    async def dev(session: AsyncSession, payload: dict[str, Any]) -> None:
+    async def dev(ctx: JobContext, session: AsyncSession, payload: dict[str, Any]) -> None:
         ran.set()
 
     dev_settings = settings.model_copy(
@@ -281,10 +513,10 @@ def test_load_handlers_finds_jobs_modules_of_new_domains(
         "__init__.py": "",
         "shop/__init__.py": "",
         "shop/jobs.py": "from bazaar.kit.jobs import job_handler\n"
-        "@job_handler('test.fake-shop')\nasync def h(session, payload): pass\n",
+        "@job_handler('test.fake-shop')\nasync def h(ctx, session, payload): pass\n",
         "shop/refunds/__init__.py": "",
         "shop/refunds/jobs.py": "from bazaar.kit.jobs import job_handler\n"
-        "@job_handler('test.fake-refund')\nasync def h(session, payload): pass\n",
+        "@job_handler('test.fake-refund', io=True)\nasync def h(ctx, payload): pass\n",
         # A package without jobs is not even imported.
         "broken/__init__.py": "raise RuntimeError('must not be imported')\n",
     }

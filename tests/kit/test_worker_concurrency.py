@@ -20,7 +20,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bazaar.config import Settings
 from bazaar.kit.db import Database, utcnow
-from bazaar.kit.jobs import DONE, HANDLERS, PENDING, RUNNING, SWEEPS, enqueue, job_handler
+from bazaar.kit.jobs import (
+    DONE,
+    HANDLERS,
+    PENDING,
+    RUNNING,
+    SWEEPS,
+    JobContext,
+    enqueue,
+    job_handler,
+)
 from bazaar.models import Job, WorkerHeartbeat
 from bazaar.worker import Worker, load_handlers
 
@@ -47,19 +56,19 @@ SCRIPT = textwrap.dedent(
     )
 
     @job_handler("test.multi")
-    async def multi(session, payload):
+    async def multi(ctx, session, payload):
         with open(out / "runs.log", "a") as log:
             log.write(f"{pid} {payload['n']}\\n")
         await enqueue(session, "test.effect", {"n": payload["n"]})
         await asyncio.sleep(0.005)
 
     @job_handler("test.block")
-    async def block(session, payload):
+    async def block(ctx, session, payload):
         (out / "started").write_text(str(pid))
         await asyncio.Event().wait()  # hangs until the process is killed
 
     @job_handler("test.slow")
-    async def slow(session, payload):
+    async def slow(ctx, session, payload):
         (out / f"started-{payload['n']}").write_text(str(pid))
         await asyncio.sleep(1.0)
         await enqueue(session, "test.effect", {"n": payload["n"]})
@@ -158,7 +167,7 @@ async def test_two_workers_in_one_process_never_run_a_job_twice(
     runs: list[tuple[str, int]] = []
 
     @job_handler("test.multi")
-    async def multi(session: AsyncSession, payload: dict[str, Any]) -> None:
+    async def multi(ctx: JobContext, session: AsyncSession, payload: dict[str, Any]) -> None:
         runs.append((current.get(), payload["n"]))
         await enqueue(session, "test.effect", {"n": payload["n"]})
         await asyncio.sleep(0.002)  # let the other worker interleave
@@ -236,7 +245,7 @@ async def test_job_of_a_killed_worker_is_taken_over_after_its_lease(
     finished: list[str] = []
 
     @job_handler("test.block")
-    async def finish(session: AsyncSession, payload: dict[str, Any]) -> None:
+    async def finish(ctx: JobContext, session: AsyncSession, payload: dict[str, Any]) -> None:
         finished.append(payload["order"])
 
     short_lease = settings.model_copy(update={"job_lease_seconds": 2})

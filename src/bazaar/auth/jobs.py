@@ -4,17 +4,33 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from bazaar.auth import repository
-from bazaar.kit.jobs import periodic
+from bazaar.kit.jobs import SweepContext, in_batches, periodic
 
 # Expired tokens are kept a day longer: recent session history helps when a user reports
 # a session they do not recognise.
 STALE_AFTER = timedelta(days=1)
 
 
-@periodic("auth.token_cleanup", every=timedelta(hours=1))
-async def delete_stale_tokens(session: AsyncSession, now: datetime) -> int:
-    """Delete refresh, reset and verification tokens that expired over a day ago."""
-    return await repository.delete_stale_tokens(session, now - STALE_AFTER)
+@periodic("auth.token_cleanup", every=timedelta(hours=1), transactional=False)
+async def delete_stale_tokens(ctx: SweepContext, now: datetime) -> int:
+    """Delete refresh, reset and verification tokens that expired over a day ago, and those
+    revoked or used longer than JOB_RETENTION ago; in batches, each its own transaction."""
+    expired_before = now - STALE_AFTER
+    spent_before = now - ctx.settings.job_retention
+    batch = ctx.settings.prune_batch_size
+    refresh = await in_batches(
+        ctx.db,
+        lambda session, limit: repository.delete_spent_refresh_tokens(
+            session, expired_before, spent_before, limit
+        ),
+        batch,
+    )
+    emailed = await in_batches(
+        ctx.db,
+        lambda session, limit: repository.delete_spent_user_tokens(
+            session, expired_before, spent_before, limit
+        ),
+        batch,
+    )
+    return refresh + emailed

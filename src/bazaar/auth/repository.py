@@ -91,14 +91,39 @@ async def discard_unused_user_tokens(
     )
 
 
-async def delete_stale_tokens(session: AsyncSession, before: datetime) -> int:
-    """Remove refresh and emailed tokens that expired before `before`; returns the count."""
-    removed = 0
-    for model in (RefreshToken, UserToken):
-        result = await session.execute(
-            sa.delete(model)
-            .where(model.expires_at < before)
-            .execution_options(synchronize_session=False)
-        )
-        removed += int(getattr(result, "rowcount", 0) or 0)
-    return removed
+async def delete_spent_refresh_tokens(
+    session: AsyncSession, expired_before: datetime, revoked_before: datetime, limit: int
+) -> int:
+    """Delete up to `limit` refresh tokens that expired before `expired_before` or were
+    revoked before `revoked_before`; returns the count.
+
+    A rotated token is kept until it expires: presenting it again is how a stolen token
+    is noticed (service.refresh revokes its family). A revoked one is refused either way.
+    """
+    spent = sa.or_(
+        RefreshToken.expires_at < expired_before, RefreshToken.revoked_at < revoked_before
+    )
+    return await _delete_some(session, RefreshToken, spent, limit)
+
+
+async def delete_spent_user_tokens(
+    session: AsyncSession, expired_before: datetime, used_before: datetime, limit: int
+) -> int:
+    """Delete up to `limit` emailed tokens that expired before `expired_before` or were
+    used before `used_before`; returns the count."""
+    spent = sa.or_(UserToken.expires_at < expired_before, UserToken.used_at < used_before)
+    return await _delete_some(session, UserToken, spent, limit)
+
+
+async def _delete_some(
+    session: AsyncSession,
+    model: type[RefreshToken] | type[UserToken],
+    where: sa.ColumnElement[bool],
+    limit: int,
+) -> int:
+    # DELETE has no LIMIT on PostgreSQL (nor in SQLite's default build): pick the ids first.
+    some = sa.select(model.id).where(where).limit(limit)
+    result = await session.execute(
+        sa.delete(model).where(model.id.in_(some)).execution_options(synchronize_session=False)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)

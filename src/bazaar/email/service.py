@@ -1,7 +1,8 @@
 """Email for every domain: queue a templated message; the worker renders and sends it.
 
 Callers use `queue_email` inside their transaction, so a message exists only if the
-change that caused it commits, and SMTP latency or outages never fail a request.
+change that caused it commits, and SMTP latency or outages never fail a request. The
+worker's `email.send` job calls `deliver` with no transaction open.
 """
 
 from __future__ import annotations
@@ -10,16 +11,26 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+import structlog
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bazaar.email.transport import OutgoingEmail
+from bazaar.config import Settings
+from bazaar.email.transport import OutgoingEmail, compose, email_enabled, transport_for
 from bazaar.kit.jobs import enqueue
 from bazaar.models import Job
+
+log = structlog.get_logger("bazaar.email")
 
 EMAIL_JOB = "email.send"
 APP_NAME = "Bazaar"
 TEMPLATE_DIR = Path(__file__).parent / "templates"
+
+
+class UnsendableEmail(Exception):
+    """A queued email cannot be built (unknown template, missing value, bad header):
+    trying again would fail the same way."""
+
 
 # One subject per template; each template has a .txt and an .html body.
 SUBJECTS = {
@@ -85,3 +96,21 @@ def message_of(payload: dict[str, Any]) -> OutgoingEmail:
         text=payload.get("text"),
         html=payload.get("html"),
     )
+
+
+async def deliver(settings: Settings, payload: dict[str, Any]) -> None:
+    """Render and send the email of an `email.send` job. Raises `UnsendableEmail` or the
+    transport's `MailRejected` when no retry can succeed, other errors when one may."""
+    if not email_enabled(settings):
+        # Production without SMTP_HOST: retrying cannot help, so the message is dropped
+        # with a warning instead of filling the dead-job list.
+        log.warning("email_dropped", reason="SMTP_HOST is unset", template=payload.get("template"))
+        return
+    try:
+        message = compose(settings, message_of(payload))
+    except Exception as exc:
+        # Whatever breaks here (a missing key, an undefined template variable, a header
+        # with a line break) depends only on the payload, so it breaks on every try.
+        raise UnsendableEmail(f"cannot compose the email: {exc!r}") from exc
+    await transport_for(settings).send(message)
+    log.info("email_sent", template=payload.get("template"))

@@ -16,7 +16,20 @@ class Job(Base):
     """A unit of background work (also the outbox): written in the caller's transaction."""
 
     __tablename__ = "jobs"
-    __table_args__ = (sa.Index("ix_jobs_claim", "status", "run_at"),)
+    __table_args__ = (
+        # Claims walk (status, run_at); so does pruning, as a finished job's run_at is never
+        # after its finished_at (kit/jobs.py `prune_finished`).
+        sa.Index("ix_jobs_claim", "status", "run_at"),
+        # Only jobs that can expire (live events) are indexed; the prune sweep finds pending
+        # ones past their expiry without reading the jobs that wait for a handler.
+        sa.Index(
+            "ix_jobs_expiry",
+            "status",
+            "expires_at",
+            sqlite_where=sa.text("expires_at IS NOT NULL"),
+            postgresql_where=sa.text("expires_at IS NOT NULL"),
+        ),
+    )
 
     id: Mapped[uuid.UUID] = mapped_column(sa.Uuid, primary_key=True, default=uuid.uuid4)
     kind: Mapped[str] = mapped_column(sa.String(100), index=True)
@@ -31,6 +44,9 @@ class Job(Base):
     last_error: Mapped[str | None] = mapped_column(sa.Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     finished_at: Mapped[datetime | None]
+    # Past this moment the job is worthless (a live event nobody is waiting for): the
+    # worker marks it `expired` instead of running it.
+    expires_at: Mapped[datetime | None]
 
 
 class PeriodicTask(Base):
@@ -68,4 +84,4 @@ class IdempotencyKey(Base):
     request_hash: Mapped[str] = mapped_column(sa.String(64))
     status_code: Mapped[int | None]
     response_body: Mapped[Any | None] = mapped_column(JSONType)
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)  # pruned by age
