@@ -105,9 +105,9 @@ class Settings(BaseSettings):
     worker_poll_interval: float = 1.0
     job_max_attempts: int = 5
     job_lease_seconds: int = 300
-    # The ops.prune sweep deletes done and expired jobs, idempotency keys and spent sign-in
-    # tokens after JOB_RETENTION, dead jobs after DEAD_JOB_RETENTION (time to look at
-    # them), PRUNE_BATCH_SIZE rows per short transaction.
+    # The prune sweeps (ops.prune, auth.token_cleanup) delete done and expired jobs,
+    # idempotency keys and spent sign-in tokens after JOB_RETENTION, dead jobs after
+    # DEAD_JOB_RETENTION (time to look at them), PRUNE_BATCH_SIZE rows per transaction.
     job_retention: timedelta = timedelta(days=7)
     dead_job_retention: timedelta = timedelta(days=30)
     prune_batch_size: int = Field(500, ge=1)

@@ -255,7 +255,8 @@ class Worker:
         return claimed, found
 
     async def _release(self, job_ids: list[uuid.UUID]) -> None:
-        """Hand back claimed jobs we will not run (shutting down), without using a try."""
+        """Hand back claimed jobs we will not run (shutting down, or too little of the
+        lease left), without using a try."""
         async with self.db.session() as session:
             await session.execute(
                 sa.update(Job)
