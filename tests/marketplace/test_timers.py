@@ -4,8 +4,9 @@ expiry. Each fires once, also when two workers sweep at the same moment."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime, timedelta
 
 import httpx
@@ -203,3 +204,65 @@ async def test_two_workers_expiring_offers_tell_each_seller_once(
     assert await count_rows(db, SellerOffer, SellerOffer.status == "expired") == len(offers)
     for seller in sellers:
         assert len(await notified(db, seller, "offer.expired")) == 1
+
+
+@contextlib.asynccontextmanager
+async def history_refused_for(db: Database, request_id: str) -> AsyncIterator[None]:
+    """The database refuses history rows of one request (a trigger), so moving that request
+    fails half-way: after its status changed, before its history is written."""
+    hex_id = uuid.UUID(request_id).hex
+    if db.backend == "postgresql":
+        create = [
+            "CREATE FUNCTION test_refuse_history() RETURNS trigger LANGUAGE plpgsql AS $$ "
+            f"BEGIN IF NEW.request_id = '{hex_id}'::uuid THEN "
+            "RAISE EXCEPTION 'history refused by the test'; END IF; RETURN NEW; END $$",
+            "CREATE TRIGGER test_refuse_history BEFORE INSERT ON request_history "
+            "FOR EACH ROW EXECUTE FUNCTION test_refuse_history()",
+        ]
+        drop = [
+            "DROP TRIGGER IF EXISTS test_refuse_history ON request_history",
+            "DROP FUNCTION IF EXISTS test_refuse_history()",
+        ]
+    else:
+        # SQLite stores a UUID as 32 hex digits.
+        create = [
+            "CREATE TRIGGER test_refuse_history BEFORE INSERT ON request_history "
+            f"WHEN NEW.request_id = '{hex_id}' "
+            "BEGIN SELECT RAISE(ABORT, 'history refused by the test'); END"
+        ]
+        drop = ["DROP TRIGGER IF EXISTS test_refuse_history"]
+    async with db.engine.begin() as conn:
+        for statement in create:
+            await conn.exec_driver_sql(statement)
+    try:
+        yield
+    finally:
+        async with db.engine.begin() as conn:
+            for statement in drop:
+                await conn.exec_driver_sql(statement)
+
+
+async def test_a_request_that_fails_half_way_leaves_nothing_and_the_others_move(
+    client: httpx.AsyncClient, db: Database, buyer: Account, seller: Account
+) -> None:
+    requests = [await post_request(client, buyer, title=f"Lamp {n}") for n in range(3)]
+    offers = [await post_offer(client, seller, r["id"]) for r in requests]
+    later = max(iso(r["expiresAt"]) for r in requests) + timedelta(hours=1)
+    broken = requests[1]
+
+    async with history_refused_for(db, broken["id"]):
+        assert await sweep(db, jobs.expire_requests, later) == 2
+
+    # The broken request kept nothing of its move: status, history, offers, notices.
+    assert (await get_request(db, broken["id"])).status == "open"
+    assert [h.to_status for h in await history_of(db, broken["id"])] == ["draft", "open"]
+    assert (await get_offer(db, offers[1]["id"])).status == "pending"
+    told = await notified(db, seller, "request.expired")
+    assert sorted(n["requestId"] for n in told) == sorted([requests[0]["id"], requests[2]["id"]])
+    # The others were committed around it.
+    for n in (0, 2):
+        assert (await get_request(db, requests[n]["id"])).status == "expired"
+        assert (await get_offer(db, offers[n]["id"])).status == "expired"
+    # Once the database takes its history again, the next pass moves it.
+    assert await sweep(db, jobs.expire_requests, later) == 1
+    assert (await get_request(db, broken["id"])).status == "expired"
