@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
+import sqlalchemy as sa
 
 from bazaar.config import Settings
 from bazaar.kit.db import Database, utcnow
@@ -400,6 +401,16 @@ async def test_offer_detail_per_viewer(
     assert (await client.get(f"{OFFERS}/{uuid.uuid4()}", headers=seller.headers)).status_code == 404
 
 
+async def waiting_on_a_lock(db: Database) -> bool:
+    """Some session of this database is waiting for a lock (PostgreSQL)."""
+    query = sa.text(
+        "SELECT count(*) FROM pg_stat_activity "
+        "WHERE wait_event_type = 'Lock' AND datname = current_database()"
+    )
+    async with db.reading() as session:
+        return bool((await session.execute(query)).scalar_one())
+
+
 async def test_the_unique_index_backs_the_one_live_offer_rule(
     client: httpx.AsyncClient, db: Database, backend: str, buyer: Account, seller: Account
 ) -> None:
@@ -423,7 +434,10 @@ async def test_the_unique_index_backs_the_one_live_offer_rule(
             await offers.create_offer(session, user, row, data, settings=db.settings)
 
     task = asyncio.create_task(ours())
-    await asyncio.sleep(0.3)  # ours passed its check and waits on the index
+    # Ours passed its check and now waits on the rival's index entry (a lock wait).
+    async with asyncio.timeout(30):
+        while not task.done() and not await waiting_on_a_lock(db):
+            pass
     await rival_txn.commit()
     await rival_txn.close()
     with pytest.raises(OfferExists):
