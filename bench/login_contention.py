@@ -5,8 +5,9 @@ migrated by its own `bazaar migrate`) with the production Argon2 parameters (the
 defaults: time cost 2, memory 19,456 KiB) and the rate limits raised. A round registers
 9 fresh accounts (so no account nears the lockout), times one failed login and one
 `POST /api/address` alone, then fires 8 logins with a wrong password at once, one per
-account, and 20 ms later `POST /api/address` for another account: the wall time of the
-8 logins and the latency of that unrelated write. Rounds alternate between the servers.
+account, and 20 ms later `POST /api/address` and `GET /api/auth/me` for another account:
+the wall time of the 8 logins and the latency of that unrelated write, and of a read, which
+waits for no lock (SQLite WAL) but for the CPU only. Rounds alternate between the servers.
 """
 
 from __future__ import annotations
@@ -57,6 +58,7 @@ class Side:
     logins_wall: list[float] = field(default_factory=list)
     login_median: list[float] = field(default_factory=list)
     write_during: list[float] = field(default_factory=list)
+    read_during: list[float] = field(default_factory=list)
 
 
 def start(stack: contextlib.ExitStack, side: Side) -> None:
@@ -111,7 +113,12 @@ async def contended(side: Side) -> None:
             for email in side.emails[:ACCOUNTS]
         ]
         await asyncio.sleep(WRITE_DELAY)
-        side.write_during.append(await timed(write(client, side), 201))
+        written, read = await asyncio.gather(
+            timed(write(client, side), 201),
+            timed(client.get("/api/auth/me", headers=side.writer), 200),
+        )
+        side.write_during.append(written)
+        side.read_during.append(read)
         latencies = await asyncio.gather(*logins)
         side.logins_wall.append(1000 * (time.perf_counter() - started))
         side.login_median.append(statistics.median(latencies))
@@ -122,7 +129,7 @@ def progress(side: Side) -> str:
         f"{side.name} {side.sha[:7]}: login alone {side.alone_login[-1]:.0f} ms, "
         f"8 logins {side.logins_wall[-1]:.0f} ms (median {side.login_median[-1]:.0f}), "
         f"write alone {side.alone_write[-1]:.0f} ms, during the logins "
-        f"{side.write_during[-1]:.0f} ms"
+        f"{side.write_during[-1]:.0f} ms (a read {side.read_during[-1]:.0f} ms)"
     )
 
 
@@ -141,15 +148,17 @@ def render(sides: tuple[Side, Side], args: argparse.Namespace) -> str:
         "(range) over the rounds.",
         "",
         "| code | one failed login alone | 8 concurrent failed logins: wall | their median "
-        "latency | `POST /api/address` alone | `POST /api/address` during the logins |",
-        "|---|---:|---:|---:|---:|---:|",
+        "latency | `POST /api/address` alone | `POST /api/address` during the logins "
+        "| `GET /api/auth/me` during the logins |",
+        "|---|---:|---:|---:|---:|---:|---:|",
     ]
     for side in sides:
         lines.append(
             f"| {side.name} ({side.sha[:7]}) | {med(side.alone_login)} | "
             f"{med(side.logins_wall)} ({spread(side.logins_wall)}) | {med(side.login_median)} | "
             f"{med(side.alone_write)} | "
-            f"{med(side.write_during)} ({spread(side.write_during)}) |"
+            f"{med(side.write_during)} ({spread(side.write_during)}) | "
+            f"{med(side.read_during)} ({spread(side.read_during)}) |"
         )
     lines.append(END)
     return "\n".join(lines)
