@@ -123,6 +123,9 @@ def profile(
         )
         spy.send_signal(signal.SIGINT)
         spy.wait(30)
+        if args.raw:
+            args.raw.mkdir(parents=True, exist_ok=True)
+            shutil.copy(raw, args.raw / f"{side.sha[:7]}.txt")
         return result, attribute(raw)
 
 
@@ -166,6 +169,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--connections", type=int, default=50)
     parser.add_argument("--py-spy", default=shutil.which("py-spy"), help="the py-spy binary")
     parser.add_argument("--out", type=Path, help="write the table into this file's markers")
+    parser.add_argument("--raw", type=Path, help="keep py-spy's stacks here (<commit>.txt)")
     add_server_options(parser)
     args = parser.parse_args(argv)
     if not args.py_spy:
