@@ -180,8 +180,6 @@ class Worker:
             await self._run_sweep(name, lease, now or utcnow())
             ran += 1
         while not self.stopping:
-            if self._beats and utcnow() - self._last_beat > HEARTBEAT_EVERY:
-                await self.heartbeat()
             claimed, found = await self._claim_jobs(now or utcnow())
             if not found:
                 break
@@ -189,6 +187,9 @@ class Worker:
                 if self.stopping:
                     await self._release([j.id for j in claimed[index:]])
                     break
+                # A batch of I/O jobs can take minutes: keep /health's view fresh.
+                if self._beats and utcnow() - self._last_beat > HEARTBEAT_EVERY:
+                    await self.heartbeat()
                 await self._run_job(job, now or utcnow())
                 ran += 1
         return ran

@@ -254,7 +254,7 @@ async def test_a_permanent_error_dead_letters_at_once_with_its_reason(
             await record_effect(args[0], {"half": "done"})
         raise PermanentJobError("recipient does not exist")
 
-    job_handler("test.permanent", io=io)(refuse)  # type: ignore[call-overload]
+    job_handler("test.permanent", io=io)(refuse)
     job = await add_job(db, "test.permanent", {})
     assert await worker(db, settings, "test.permanent").run_once() == 1
     dead = await get_job(db, job)
@@ -297,7 +297,7 @@ async def test_an_expired_job_is_never_run_and_ends_expired(
     async def emit(ctx: JobContext, *args: Any) -> None:
         ran.append(args[-1])
 
-    job_handler("test.live", io=io)(emit)  # type: ignore[call-overload]
+    job_handler("test.live", io=io)(emit)
     stale = await add_job(db, "test.live", {"n": "stale"}, expires_in=REALTIME_TTL)
     fresh = await add_job(db, "test.live", {"n": "fresh"}, expires_in=timedelta(hours=1))
     forever = await add_job(db, "test.live", {"n": "no expiry"})

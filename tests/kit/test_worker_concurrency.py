@@ -195,6 +195,38 @@ async def test_two_workers_in_one_process_never_run_a_job_twice(
     assert set((await effect_counts(db)).values()) == {1}
 
 
+async def test_two_workers_never_run_an_io_job_twice(db: Database, settings: Settings) -> None:
+    """I/O jobs hold no row lock while they run: the lease alone keeps them apart."""
+    runs: Counter[int] = Counter()
+    by_worker: Counter[str] = Counter()
+
+    @job_handler("test.io-multi", io=True)
+    async def send(ctx: JobContext, payload: dict[str, Any]) -> None:
+        runs[payload["n"]] += 1
+        by_worker[current.get()] += 1
+        await asyncio.sleep(0.002)  # network latency: let the other worker interleave
+
+    import contextvars
+
+    current: contextvars.ContextVar[str] = contextvars.ContextVar("worker")
+    await add_jobs(db, "test.io-multi", JOBS)
+    second_db = Database(settings)
+    try:
+
+        async def run(name: str, database: Database) -> int:
+            current.set(name)
+            w = Worker(database, settings, name=name, kinds={"test.io-multi"}, sweeps=set())
+            return await w.run_once()
+
+        ran = await asyncio.gather(run("a", db), run("b", second_db))
+    finally:
+        await second_db.dispose()
+    assert sum(ran) == JOBS
+    assert set(runs) == set(range(JOBS)) and set(runs.values()) == {1}
+    assert set(by_worker) == {"a", "b"}  # both took part
+    assert await statuses(db, "test.io-multi") == {DONE: JOBS}
+
+
 async def test_two_worker_processes_never_run_a_job_twice(
     db: Database, settings: Settings, tmp_path: Path
 ) -> None:
