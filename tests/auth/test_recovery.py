@@ -8,9 +8,12 @@ from datetime import timedelta
 import httpx
 import sqlalchemy as sa
 
+from bazaar.auth.service import PASSWORD_RESET_JOB
+from bazaar.config import Settings
 from bazaar.kit.db import Database, utcnow
 from bazaar.kit.security import sha256_hex
-from bazaar.models import UserToken
+from bazaar.models import Job, UserToken
+from bazaar.worker import Worker
 from tests.auth.helpers import (
     bearer,
     email_jobs,
@@ -22,6 +25,7 @@ from tests.auth.helpers import (
     user_row,
 )
 from tests.fixtures.smtp import MailStack, ReceivedMail
+from tests.fixtures.sql import count_statements
 
 NEW_PASSWORD = "another long passphrase"
 
@@ -59,18 +63,35 @@ async def _reset_token(db: Database, user_email: str, **values: object) -> str:
     return raw
 
 
-async def test_forgot_password_answers_the_same_for_unknown_emails(
-    client: httpx.AsyncClient, db: Database
+async def test_forgot_password_does_the_same_work_for_unknown_emails(
+    client: httpx.AsyncClient, db: Database, settings: Settings
 ) -> None:
+    """The answer and the work up to queuing the job are the same for a known and an
+    unknown address (the request path used to look the account up and, only for a known
+    one, create a token and queue a mail: 5.5-7.1 ms against 3.4-3.8 ms). The lookup now
+    happens in the job."""
     known = (await register(client))["user"]["email"]
 
-    for_known = await _forgot(client, known.upper())
-    for_unknown = await _forgot(client, new_email())
+    with count_statements(db) as known_statements:
+        for_known = await _forgot(client, known.upper())
+    with count_statements(db) as unknown_statements:
+        for_unknown = await _forgot(client, new_email())
 
     assert for_known.status_code == for_unknown.status_code == 200
     assert for_known.json() == for_unknown.json()
+    assert known_statements == unknown_statements  # the very same SQL, one job row each
+    assert [j.kind for j in await _jobs(db, PASSWORD_RESET_JOB)] == [PASSWORD_RESET_JOB] * 2
+    assert not [j for j in await email_jobs(db) if j.payload["template"] == "password_reset"]
+
+    worker = Worker(db, settings, name="test", kinds={PASSWORD_RESET_JOB}, sweeps=())
+    assert await worker.run_once() == 2
     resets = [j for j in await email_jobs(db) if j.payload["template"] == "password_reset"]
     assert [j.payload["to"] for j in resets] == [known]
+
+
+async def _jobs(db: Database, kind: str) -> list[Job]:
+    async with db.session(False) as session:
+        return list((await session.execute(sa.select(Job).where(Job.kind == kind))).scalars())
 
 
 async def test_reset_email_arrives_and_its_token_resets_the_password(
@@ -138,11 +159,14 @@ async def test_expired_and_unknown_reset_tokens_are_refused(
 
 
 async def test_a_new_reset_link_replaces_the_previous_one(
-    client: httpx.AsyncClient, db: Database
+    client: httpx.AsyncClient, db: Database, settings: Settings
 ) -> None:
     email = (await register(client))["user"]["email"]
+    worker = Worker(db, settings, name="test", kinds={PASSWORD_RESET_JOB}, sweeps=())
     await _forgot(client, email)
+    await worker.run_once()
     await _forgot(client, email)
+    await worker.run_once()
 
     jobs = [j for j in await email_jobs(db, to=email) if j.payload["template"] == "password_reset"]
     first, second = (j.payload["context"]["token"] for j in jobs)

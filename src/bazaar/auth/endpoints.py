@@ -212,14 +212,14 @@ async def change_password(
     responses={**_VALIDATION, **_MAIL_RATE},
 )
 async def forgot_password(
-    body: PasswordForgotInput, request: Request, session: WriteSession, settings: SettingsDep
+    body: PasswordForgotInput, request: Request, session: WriteSession
 ) -> Envelope[Message]:
     """Email a password-reset link (valid for one hour, usable once).
 
     The answer is the same whether or not an account uses the address.
     """
     await mail_cooldown(request, f"address:{body.email}")
-    await service.forgot_password(session, settings, body.email)
+    await service.forgot_password(session, body.email)
     return Envelope(data=Message(message=FORGOT_MESSAGE))
 
 

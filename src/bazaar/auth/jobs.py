@@ -1,11 +1,14 @@
-"""Housekeeping of sign-in tokens."""
+"""Background work of sign-in: the password-reset mail, and housekeeping of tokens."""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
-from bazaar.auth import repository
-from bazaar.kit.jobs import SweepContext, in_batches, periodic
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bazaar.auth import repository, service
+from bazaar.kit.jobs import JobContext, SweepContext, in_batches, job_handler, periodic
 
 # Expired tokens are kept a day longer: recent session history helps when a user reports
 # a session they do not recognise.
@@ -34,3 +37,10 @@ async def delete_stale_tokens(ctx: SweepContext, now: datetime) -> int:
         batch,
     )
     return refresh + emailed
+
+
+@job_handler(service.PASSWORD_RESET_JOB)
+async def password_reset(ctx: JobContext, session: AsyncSession, payload: dict[str, Any]) -> None:
+    """Look the address up and, for an account, create the token and queue the mail (in
+    this job's transaction: the token exists only together with its mail)."""
+    await service.send_password_reset(session, ctx.settings, str(payload["email"]))

@@ -18,7 +18,6 @@ from pwdlib.exceptions import UnknownHashError
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bazaar.auth import jobs as _jobs  # noqa: F401  (registers the token cleanup sweep)
 from bazaar.auth import repository
 from bazaar.auth.errors import (
     AccountBanned,
@@ -44,6 +43,7 @@ from bazaar.config import Settings
 from bazaar.email.service import queue_email
 from bazaar.kit.db import Sessions, utcnow
 from bazaar.kit.errors import AppError, ValidationFailed
+from bazaar.kit.jobs import enqueue
 from bazaar.kit.locks import assert_no_write_transaction
 from bazaar.kit.security import (
     PASSWORD_WORK,
@@ -330,11 +330,24 @@ async def change_password(
     return SignedIn(locked, tokens)
 
 
-async def forgot_password(session: AsyncSession, settings: Settings, email: str) -> None:
-    """Email a reset link when the account exists; say nothing either way."""
+# The job that does the lookup-dependent part of "forgot password" (auth/jobs.py).
+PASSWORD_RESET_JOB = "auth.password_reset"
+
+
+async def forgot_password(session: AsyncSession, email: str) -> None:
+    """Queue the reset for `email`, whether or not an account uses it.
+
+    The request does exactly the same work either way (one job row), so neither its
+    answer nor its timing tells which accounts exist; the job looks the account up and
+    emails a link only when there is one (`send_password_reset`)."""
+    await enqueue(session, PASSWORD_RESET_JOB, {"email": email.strip().lower()})
+
+
+async def send_password_reset(session: AsyncSession, settings: Settings, email: str) -> bool:
+    """Email a reset link when an active account uses `email` (the job's work)."""
     user = await repository.user_by_email(session, email)
-    if user is None or user.banned_at is not None:
-        return
+    if user is None or user.banned_at is not None or user.email is None:
+        return False
     raw = await create_user_token(
         session, user.id, PASSWORD_RESET, settings.password_reset_expires_in
     )
@@ -349,6 +362,7 @@ async def forgot_password(session: AsyncSession, settings: Settings, email: str)
             "expires_minutes": math.ceil(settings.password_reset_expires_in.total_seconds() / 60),
         },
     )
+    return True
 
 
 async def reset_password(sessions: Sessions, settings: Settings, raw_token: str, new: str) -> None:
