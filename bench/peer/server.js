@@ -26,6 +26,12 @@ const pool = new Pool({
 const accessLog = env.ACCESS_LOG !== "0";
 
 const USER_BY_ID = "SELECT * FROM users WHERE id = $1";
+// A token bound to a sign-in session (`sid`, the refresh-token family): the same read with
+// whether that session is still live, in one statement, as Bazaar does.
+const USER_AND_SESSION =
+  "SELECT users.*, EXISTS (SELECT 1 FROM refresh_tokens " +
+  "WHERE family_id = $2 AND revoked_at IS NULL) AS live FROM users WHERE id = $1";
+const UUID = /^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}$/i;
 const ADDRESS_PAGE =
   "SELECT * FROM addresses WHERE user_id = $1 " +
   "ORDER BY is_default DESC, created_at DESC, id DESC LIMIT $2 OFFSET $3";
@@ -74,8 +80,9 @@ function requestId(req, res, next) {
   next();
 }
 
-// Bazaar's checks: an HS256 access token (sub, ver, exp, typ), then the user row on every
-// request — missing or token_version moved on: 401; banned: 403.
+// Bazaar's checks: an HS256 access token (sub, ver, exp, typ, and sid when present), then
+// the user row on every request — missing, token_version moved on or the session ended:
+// 401; banned: 403.
 async function currentUser(req) {
   const header = req.get("authorization") || "";
   if (!header.startsWith("Bearer ")) {
@@ -87,11 +94,19 @@ async function currentUser(req) {
   } catch {
     throw invalidToken();
   }
-  if (typeof claims.exp !== "number" || typeof claims.sub !== "string") throw invalidToken();
+  if (typeof claims.exp !== "number" || !UUID.test(claims.sub)) throw invalidToken();
   if ((claims.typ ?? "access") !== "access") throw invalidToken();
-  const { rows } = await pool.query({ name: "user-by-id", text: USER_BY_ID, values: [claims.sub] });
+  const sid = claims.sid;
+  if (sid !== undefined && !UUID.test(sid)) throw invalidToken();
+  const { rows } = await pool.query(
+    sid === undefined
+      ? { name: "user-by-id", text: USER_BY_ID, values: [claims.sub] }
+      : { name: "user-and-session", text: USER_AND_SESSION, values: [claims.sub, sid] },
+  );
   const user = rows[0];
-  if (!user || user.token_version !== (claims.ver ?? 0)) throw invalidToken();
+  if (!user || user.token_version !== (claims.ver ?? 0) || user.live === false) {
+    throw invalidToken();
+  }
   if (user.banned_at !== null) {
     throw new HttpError(403, "ACCOUNT_BANNED", "This account has been banned");
   }
