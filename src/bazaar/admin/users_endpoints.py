@@ -31,7 +31,7 @@ async def list_users(
     rows, total = await admin_service.search_users(
         session, params, q=(q or "").strip() or None, role=role, banned=banned
     )
-    items = [AdminUserOut.of(user) for user in rows]
+    items = await admin_service.views(session, rows)
     return Envelope(data=Page[AdminUserOut].build(items, total, params))
 
 
@@ -39,7 +39,7 @@ async def list_users(
 async def get_user(ref: str, admin: AdminUser, session: ReadSession) -> Envelope[AdminUserOut]:
     """One user by UUID or legacy id, with ban and sign-in details."""
     user = await admin_service.get_unscoped(session, ref)
-    return Envelope(data=AdminUserOut.of(user))
+    return Envelope(data=await admin_service.view(session, user))
 
 
 @router.put("/{ref}/roles", response_model=Envelope[AdminUserOut])
@@ -49,7 +49,7 @@ async def set_roles(
     """Replace the user's roles (a non-empty subset of admin, buyer, seller, resolver,
     guard). You cannot remove your own admin role (409 `CANNOT_REMOVE_OWN_ADMIN`)."""
     user = await admin_service.set_roles(session, admin, ref, list(body.roles))
-    return Envelope(data=AdminUserOut.of(user))
+    return Envelope(data=await admin_service.view(session, user))
 
 
 @router.post("/{ref}/ban", response_model=Envelope[AdminUserOut])
@@ -60,11 +60,11 @@ async def ban_user(
     their public profile disappears. You cannot ban yourself (409 `CANNOT_BAN_SELF`);
     banning a banned user is 409 `USER_ALREADY_BANNED`."""
     user = await admin_service.ban_user(session, admin, ref, body.reason)
-    return Envelope(data=AdminUserOut.of(user))
+    return Envelope(data=await admin_service.view(session, user))
 
 
 @router.post("/{ref}/unban", response_model=Envelope[AdminUserOut])
 async def unban_user(ref: str, admin: AdminUser, session: WriteSession) -> Envelope[AdminUserOut]:
     """Lift a ban (409 `USER_NOT_BANNED` if there is none). The user signs in again."""
     user = await admin_service.unban_user(session, admin, ref)
-    return Envelope(data=AdminUserOut.of(user))
+    return Envelope(data=await admin_service.view(session, user))

@@ -18,7 +18,7 @@ from pwdlib.exceptions import UnknownHashError
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bazaar.auth import repository
+from bazaar.auth import lockout, repository
 from bazaar.auth.errors import (
     AccountBanned,
     AccountLocked,
@@ -151,21 +151,30 @@ async def login(
 ) -> SignedIn:
     """Check the credentials, count failures toward the lockout, issue a session.
 
-    Read the account, verify the password with no connection held, then record the outcome
-    in a short transaction that re-reads the account under a lock. A failure is committed
-    before it is raised, so the lockout counts it."""
-    user = await repository.user_by_email(sessions.session(), email)
-    await sessions.release()
+    Read the account and the address's lock, verify the password with no connection held,
+    then record the outcome in a short transaction that re-reads both under locks. A
+    failure is committed before it is raised, so the lockout counts it; an address without
+    an account counts and locks exactly like one with an account."""
+    read = sessions.session()
+    user = await repository.user_by_email(read, email)
     now = utcnow()
-    if user is not None and user.locked_until is not None and user.locked_until > now:
-        raise AccountLocked.until(user.locked_until)
+    locked = await lockout.locked_until(read, email, now)
+    await sessions.release()
+    if locked is not None:
+        raise AccountLocked.until(locked)
     stored = user.password_hash if user is not None else None
     valid, new_hash = await _check_password(settings, password, stored)
-    if user is None:
-        raise InvalidCredentials()
     async with sessions.transaction() as session:
         outcome = await _record_login(
-            session, settings, user.id, stored, valid, new_hash, now, user_agent
+            session,
+            settings,
+            email,
+            user.id if user is not None else None,
+            stored,
+            valid,
+            new_hash,
+            now,
+            user_agent,
         )
     if isinstance(outcome, AppError):
         raise outcome
@@ -175,59 +184,33 @@ async def login(
 async def _record_login(
     session: AsyncSession,
     settings: Settings,
-    user_id: uuid.UUID,
+    email: str,
+    user_id: uuid.UUID | None,
     checked_hash: str | None,
     valid: bool,
     new_hash: str | None,
     now: datetime,
     user_agent: str | None,
 ) -> SignedIn | AppError:
-    """The outcome of a password check, under the account's lock: a session, or the error
-    to raise once the failure is committed."""
-    user = await repository.user_by_id(session, user_id, lock=True)
-    if user is None:
+    """The outcome of a password check, under the account's and the address's locks (in
+    that order, as everywhere): a session, or the error to raise once it is committed."""
+    user = await repository.user_by_id(session, user_id, lock=True) if user_id else None
+    # A password changed while we were checking makes the answer about an old one.
+    failed = user is None or not valid or user.password_hash != checked_hash
+    locked = await lockout.check_and_count(session, settings, email, failed, now)
+    if locked is not None:
+        return AccountLocked.until(locked)
+    if failed or user is None:
         return InvalidCredentials()
-    if user.locked_until is not None and user.locked_until > now:
-        return AccountLocked.until(user.locked_until)
-    if user.password_hash != checked_hash:
-        # The password changed while we were checking: the answer is about an old one.
-        return InvalidCredentials()
-    if not valid:
-        locked_until = await _record_failure(session, settings, user, now)
-        return AccountLocked.until(locked_until) if locked_until else InvalidCredentials()
     # The password is right: only now may the caller learn the account is banned.
     if user.banned_at is not None:
         return AccountBanned()
     if new_hash is not None:
         user.password_hash = new_hash  # legacy bcrypt (or old Argon2 parameters) upgraded
-    user.failed_login_count = 0
-    user.failed_login_window_start = None
-    user.locked_until = None
     user.last_login_at = now
     await session.flush()
     tokens = await issue_tokens(session, settings, user, user_agent=user_agent)
     return SignedIn(user, tokens)
-
-
-async def _record_failure(
-    session: AsyncSession, settings: Settings, user: User, now: datetime
-) -> datetime | None:
-    """Count a failed sign-in; lock the account when the threshold is reached."""
-    window_start = user.failed_login_window_start
-    if window_start is None or now - window_start > settings.lockout_window:
-        user.failed_login_count = 1
-        user.failed_login_window_start = now
-    else:
-        user.failed_login_count = (user.failed_login_count or 0) + 1
-    locked_until = None
-    if user.failed_login_count >= settings.lockout_threshold:
-        locked_until = now + settings.lockout_duration
-        user.locked_until = locked_until
-        user.failed_login_count = 0
-        user.failed_login_window_start = None
-        log.warning("account_locked", user_id=str(user.id))
-    await session.flush()
-    return locked_until
 
 
 # -- refresh and logout ------------------------------------------------------------------------
@@ -310,24 +293,49 @@ async def change_password(
 ) -> SignedIn:
     """Set a new password; every other session ends, this one continues with new tokens.
 
-    Both hashes are computed with no connection held; the change is then recorded under
-    the account's lock, refused if the password changed meanwhile."""
+    The current password is checked like a sign-in: a locked address is refused first,
+    and a wrong one counts toward the lockout. Both hashes are computed with no connection
+    held; the change is then recorded under the account's lock, refused if the password
+    changed meanwhile."""
+    now = utcnow()
+    locked = await lockout.locked_until(sessions.session(), user.email, now)
     await sessions.release()
+    if locked is not None:
+        raise AccountLocked.until(locked)
     checked = user.password_hash
     valid, _ = await _check_password(settings, current, checked)
-    if not valid:
-        raise InvalidCurrentPassword(details=[{"path": "currentPassword", "msg": "is incorrect"}])
-    new_hash = await hash_password_async(settings, new)
+    new_hash = await hash_password_async(settings, new) if valid else None
     async with sessions.transaction() as session:
-        locked = await repository.user_by_id(session, user.id, lock=True)
-        if locked is None or locked.password_hash != checked:
-            raise InvalidCurrentPassword(
-                details=[{"path": "currentPassword", "msg": "is incorrect"}]
-            )
-        locked.password_hash = new_hash
-        await _end_all_sessions(session, locked, utcnow())
-        tokens = await issue_tokens(session, settings, locked, user_agent=user_agent)
-    return SignedIn(locked, tokens)
+        outcome = await _record_password_change(
+            session, settings, user.id, checked, new_hash, now, user_agent
+        )
+    if isinstance(outcome, AppError):
+        raise outcome
+    return outcome
+
+
+async def _record_password_change(
+    session: AsyncSession,
+    settings: Settings,
+    user_id: uuid.UUID,
+    checked_hash: str | None,
+    new_hash: str | None,
+    now: datetime,
+    user_agent: str | None,
+) -> SignedIn | AppError:
+    user = await repository.user_by_id(session, user_id, lock=True)
+    if user is None:
+        return InvalidToken()
+    failed = new_hash is None or user.password_hash != checked_hash
+    locked = await lockout.check_and_count(session, settings, user.email, failed, now)
+    if locked is not None:
+        return AccountLocked.until(locked)
+    if failed or new_hash is None:
+        return InvalidCurrentPassword(details=[{"path": "currentPassword", "msg": "is incorrect"}])
+    user.password_hash = new_hash
+    await _end_all_sessions(session, user, now)
+    tokens = await issue_tokens(session, settings, user, user_agent=user_agent)
+    return SignedIn(user, tokens)
 
 
 # The job that does the lookup-dependent part of "forgot password" (auth/jobs.py).
@@ -379,9 +387,7 @@ async def reset_password(sessions: Sessions, settings: Settings, raw_token: str,
             raise InvalidToken()
         now = utcnow()
         user.password_hash = new_hash
-        user.failed_login_count = 0
-        user.failed_login_window_start = None
-        user.locked_until = None
+        await lockout.clear(session, user.email)
         # The link arrived in this mailbox, which proves the address as well.
         if user.email_verified_at is None:
             user.email_verified_at = now
@@ -431,3 +437,8 @@ def _frontend_link(settings: Settings, page: str, token: str) -> str:
     """A link into the web app (the first FRONTEND_URL when several are allowed)."""
     base = settings.frontend_url.split(",")[0].strip().rstrip("/")
     return f"{base}/{page}?token={token}"
+
+
+async def sign_in_locks(session: AsyncSession, emails: list[str]) -> dict[str, datetime]:
+    """Sign-in locks in force for these addresses, by address (for admin views)."""
+    return await lockout.locks_of(session, emails, utcnow())

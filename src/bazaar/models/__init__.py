@@ -12,7 +12,7 @@ from bazaar.models.marketplace import (
 )
 from bazaar.models.payments import Payment
 from bazaar.models.system import IdempotencyKey, Job, PeriodicTask, WorkerHeartbeat
-from bazaar.models.users import Address, RefreshToken, User, UserToken
+from bazaar.models.users import Address, RefreshToken, SignInFailure, User, UserToken
 
 __all__ = [
     "Address",
@@ -28,6 +28,7 @@ __all__ = [
     "RequestTemplate",
     "Review",
     "SellerOffer",
+    "SignInFailure",
     "Shop",
     "User",
     "UserToken",

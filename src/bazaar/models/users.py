@@ -35,9 +35,6 @@ class User(Entity, Base):
     ban_reason: Mapped[str | None] = mapped_column(sa.String(500))
     # Bumped to invalidate every access token issued before (ban, password change).
     token_version: Mapped[int] = mapped_column(default=0)
-    failed_login_count: Mapped[int] = mapped_column(default=0)
-    failed_login_window_start: Mapped[datetime | None]
-    locked_until: Mapped[datetime | None]
     last_login_at: Mapped[datetime | None]
 
     def has_role(self, role: str) -> bool:
@@ -56,10 +53,26 @@ class RefreshToken(Base):
     family_id: Mapped[uuid.UUID] = mapped_column(sa.Uuid, index=True)
     token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    expires_at: Mapped[datetime]
+    expires_at: Mapped[datetime] = mapped_column(index=True)
     rotated_at: Mapped[datetime | None]
     revoked_at: Mapped[datetime | None]
     user_agent: Mapped[str | None] = mapped_column(sa.String(300))
+
+
+class SignInFailure(Base):
+    """Failed password checks toward the lockout, per sign-in address.
+
+    Keyed by a digest of the normalised email, whether or not an account uses it: an
+    unknown address locks exactly like a real one, so the lockout reveals nothing, and the
+    addresses people try are not stored. In the database, so every process agrees."""
+
+    __tablename__ = "sign_in_failures"
+
+    key: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    failures: Mapped[int] = mapped_column(default=0)
+    window_started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    locked_until: Mapped[datetime | None]
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
 
 
 class UserToken(Base):
@@ -74,7 +87,7 @@ class UserToken(Base):
     purpose: Mapped[str] = mapped_column(sa.String(32))
     token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    expires_at: Mapped[datetime]
+    expires_at: Mapped[datetime] = mapped_column(index=True)
     used_at: Mapped[datetime | None]
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bazaar.auth import service as auth
 from bazaar.kit.db import utcnow
 from bazaar.kit.ids import get_by_ref
 from bazaar.kit.pagination import PageParams, paginate
@@ -17,6 +18,7 @@ from bazaar.users.errors import (
     UserAlreadyBanned,
     UserNotBanned,
 )
+from bazaar.users.schemas import AdminUserOut
 
 log = structlog.get_logger("bazaar.users.admin")
 
@@ -33,6 +35,16 @@ async def search_users(
     backend = session.get_bind().dialect.name
     stmt = repository.search_stmt(backend, q=q, role=role, banned=banned)
     return await paginate(session, stmt, params)
+
+
+async def views(session: AsyncSession, users: list[User]) -> list[AdminUserOut]:
+    """The admin view of each user, with any sign-in lock in force on their address."""
+    locks = await auth.sign_in_locks(session, [u.email for u in users])
+    return [AdminUserOut.of(u, locks.get(u.email)) for u in users]
+
+
+async def view(session: AsyncSession, user: User) -> AdminUserOut:
+    return (await views(session, [user]))[0]
 
 
 async def get_unscoped(session: AsyncSession, ref: str, *, lock: bool = False) -> User:

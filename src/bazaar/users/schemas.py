@@ -151,7 +151,8 @@ class AdminUserOut(ProfileOut):
     updated_at: datetime
 
     @classmethod
-    def of(cls, user: User) -> AdminUserOut:
+    def of(cls, user: User, locked_until: datetime | None = None) -> AdminUserOut:
+        """`locked_until`: the end of a sign-in lock in force on the account's address."""
         base = ProfileOut.of(user).model_dump()
         return cls(
             **base,
@@ -159,7 +160,7 @@ class AdminUserOut(ProfileOut):
             banned=user.banned_at is not None,
             banned_at=user.banned_at,
             ban_reason=user.ban_reason,
-            locked_until=user.locked_until,
+            locked_until=locked_until,
             last_login_at=user.last_login_at,
             updated_at=user.updated_at,
         )
