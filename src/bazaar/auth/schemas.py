@@ -9,6 +9,7 @@ from typing import Annotated, Literal
 from email_validator import EmailNotValidError, validate_email
 from pydantic import AfterValidator, Field, StringConstraints
 
+from bazaar.kit.fields import Line, VisibleLine
 from bazaar.kit.schemas import Input, Schema
 from bazaar.kit.security import password_problem
 from bazaar.models import User
@@ -57,9 +58,9 @@ OpaqueToken = Annotated[str, StringConstraints(min_length=1, max_length=512)]
 class RegisterInput(Input):
     email: NewEmail = Field(examples=["ada@example.com"])
     password: NewPassword = Field(description="8 to 128 characters")
-    name: Annotated[str, StringConstraints(min_length=1, max_length=120)]
+    name: Annotated[VisibleLine, StringConstraints(min_length=1, max_length=120)]
     role: Literal["buyer", "seller"] = "buyer"
-    referral_code: Annotated[str, StringConstraints(min_length=1, max_length=32)] | None = Field(
+    referral_code: Annotated[Line, StringConstraints(min_length=1, max_length=32)] | None = Field(
         None, description="Another user's referral code"
     )
 

@@ -8,6 +8,7 @@ from typing import Annotated
 from email_validator import EmailNotValidError, validate_email
 from pydantic import AfterValidator, Field, StringConstraints, model_validator
 
+from bazaar.kit.fields import MultiLine, VisibleLine
 from bazaar.kit.schemas import Input, Schema
 
 
@@ -28,9 +29,11 @@ class TestEmailInput(Input):
 class SendEmailInput(Input):
     to: Recipient
     # A header value: no line breaks, so it cannot add headers of its own.
-    subject: Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"^[^\r\n]*$")]
-    text: Annotated[str, StringConstraints(max_length=100_000)] | None = None
-    html: Annotated[str, StringConstraints(max_length=500_000)] | None = None
+    # One line: every line-break class is refused (U+2028 and friends once passed the old
+    # `^[^\r\n]*$` rule, then failed in the mail library on every retry).
+    subject: Annotated[VisibleLine, StringConstraints(min_length=1, max_length=200)]
+    text: Annotated[MultiLine, StringConstraints(max_length=100_000)] | None = None
+    html: Annotated[MultiLine, StringConstraints(max_length=500_000)] | None = None
 
     @model_validator(mode="after")
     def _has_body(self) -> SendEmailInput:

@@ -130,8 +130,28 @@ def _size(n: int) -> str:
     return f"{n // mib} MB" if n >= mib and n % mib == 0 else f"{n} bytes"
 
 
+# NUL and other control characters have no place in a path; NUL in a query string
+# (`%00`) cannot be stored by PostgreSQL either (a 500 before). One rule for every route's
+# path and query parameters; bodies are checked by `Input` (kit/schemas.py).
+_PATH_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _url_problem(scope: Scope) -> bytes | None:
+    where = None
+    if _PATH_CONTROL.search(scope["path"]):
+        where = "path"
+    elif b"%00" in scope["query_string"] or b"\x00" in scope["query_string"]:
+        where = "query"
+    if where is None:
+        return None
+    detail = [{"path": where, "msg": "must not contain NUL or control characters"}]
+    return error_body(400, "VALIDATION_FAILED", "Invalid request", detail)
+
+
 class BodyLimitMiddleware:
-    """Refuse bodies over the limit with a 413 envelope, by header or while streaming."""
+    """Refuse what no endpoint may receive: a body over the limit (413 envelope, by header
+    or while streaming), and a path or query string with NUL or control characters (400
+    VALIDATION_FAILED)."""
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app = app
@@ -143,6 +163,10 @@ class BodyLimitMiddleware:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
+            return
+        bad_url = _url_problem(scope)
+        if bad_url is not None:
+            await send_json(send, 400, bad_url)
             return
         too_large = self.too_large
         for name, value in scope["headers"]:

@@ -5,9 +5,10 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Annotated, Any, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict, PlainSerializer
+from pydantic import BaseModel, ConfigDict, PlainSerializer, field_validator
 from pydantic.alias_generators import to_camel
 
+from bazaar.kit.fields import storable_problem
 from bazaar.kit.money import format_money
 
 T = TypeVar("T")
@@ -25,9 +26,30 @@ class Schema(BaseModel):
 
 
 class Input(Schema):
-    """Request body: unknown fields are refused so typos do not pass silently."""
+    """Request body: unknown fields are refused so typos do not pass silently, and no text
+    anywhere in it (nested lists and objects included) may hold what the database cannot
+    store: NUL bytes (PostgreSQL refuses them: a 500 before) or lone surrogates."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _storable(cls, value: Any) -> Any:
+        problem = _first_problem(value)
+        if problem:
+            raise ValueError(problem)
+        return value
+
+
+def _first_problem(value: Any) -> str | None:
+    if isinstance(value, str):
+        return storable_problem(value)
+    if isinstance(value, dict):
+        items: list[Any] = [*value.keys(), *value.values()]
+        return next((p for p in map(_first_problem, items) if p), None)
+    if isinstance(value, list | tuple | set | frozenset):
+        return next((p for p in map(_first_problem, value) if p), None)
+    return None  # nested Inputs check their own fields
 
 
 MoneyStr = Annotated[Decimal, PlainSerializer(lambda v: format_money(v), return_type=str)]

@@ -9,6 +9,7 @@ from typing import Any
 
 from pydantic import Field, StrictBool, field_validator
 
+from bazaar.kit.fields import Line, VisibleLine
 from bazaar.kit.schemas import Input, Schema
 from bazaar.users.countries import COUNTRY_CODES
 from bazaar.users.schemas import reject_null
@@ -66,30 +67,30 @@ class _AddressFields(Input):
 
 
 class AddressCreate(_AddressFields):
-    label: str | None = Field(None, max_length=60, examples=["Home"])
-    full_name: str = Field(min_length=1, max_length=120, examples=["Ada Lovelace"])
-    line1: str = Field(min_length=1, max_length=200, examples=["12 Analytical Row"])
-    line2: str | None = Field(None, max_length=200)
-    city: str = Field(min_length=1, max_length=100, examples=["London"])
-    region: str | None = Field(None, max_length=100)
-    postal_code: str | None = Field(None, max_length=20, examples=["N1 9GU"])
+    label: Line | None = Field(None, max_length=60, examples=["Home"])
+    full_name: VisibleLine = Field(min_length=1, max_length=120, examples=["Ada Lovelace"])
+    line1: VisibleLine = Field(min_length=1, max_length=200, examples=["12 Analytical Row"])
+    line2: Line | None = Field(None, max_length=200)
+    city: VisibleLine = Field(min_length=1, max_length=100, examples=["London"])
+    region: Line | None = Field(None, max_length=100)
+    postal_code: Line | None = Field(None, max_length=20, examples=["N1 9GU"])
     country: str = Field(examples=["GB"])
-    phone: str | None = Field(None, max_length=32, examples=["+44 20 7946 0000"])
+    phone: Line | None = Field(None, max_length=32, examples=["+44 20 7946 0000"])
     is_default: StrictBool | None = None
 
 
 class AddressUpdate(_AddressFields):
     """Fields left out are unchanged; optional fields may be set to null to clear them."""
 
-    label: str | None = Field(None, max_length=60)
-    full_name: str | None = Field(None, min_length=1, max_length=120)
-    line1: str | None = Field(None, min_length=1, max_length=200)
-    line2: str | None = Field(None, max_length=200)
-    city: str | None = Field(None, min_length=1, max_length=100)
-    region: str | None = Field(None, max_length=100)
-    postal_code: str | None = Field(None, max_length=20)
+    label: Line | None = Field(None, max_length=60)
+    full_name: VisibleLine | None = Field(None, min_length=1, max_length=120)
+    line1: VisibleLine | None = Field(None, min_length=1, max_length=200)
+    line2: Line | None = Field(None, max_length=200)
+    city: VisibleLine | None = Field(None, min_length=1, max_length=100)
+    region: Line | None = Field(None, max_length=100)
+    postal_code: Line | None = Field(None, max_length=20)
     country: str | None = None
-    phone: str | None = Field(None, max_length=32)
+    phone: Line | None = Field(None, max_length=32)
     is_default: StrictBool | None = None
 
     _not_null = field_validator("full_name", "line1", "city", "country", mode="before")(reject_null)

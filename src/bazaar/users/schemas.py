@@ -9,14 +9,15 @@ from typing import Annotated, Any, Literal
 
 from pydantic import ConfigDict, Field, StrictBool, StringConstraints, field_validator
 
+from bazaar.kit.fields import MultiLine, VisibleLine, VisibleText
 from bazaar.kit.schemas import Input, Schema
 from bazaar.models import User
 from bazaar.models.users import ROLES
 from bazaar.users.preferences import CURRENCY_CODE, normalize_language_tag
 
 Role = Literal["admin", "buyer", "seller", "resolver", "guard"]
-Name = Annotated[str, StringConstraints(min_length=1, max_length=120)]
-Bio = Annotated[str, StringConstraints(max_length=2000)]
+Name = Annotated[VisibleLine, StringConstraints(min_length=1, max_length=120)]
+Bio = Annotated[MultiLine, StringConstraints(max_length=2000)]
 
 
 @lru_cache(maxsize=1)
@@ -171,4 +172,4 @@ class RolesUpdate(Input):
 
 
 class BanInput(Input):
-    reason: str = Field(min_length=1, max_length=500, examples=["Fraudulent listings"])
+    reason: VisibleText = Field(min_length=1, max_length=500, examples=["Fraudulent listings"])
