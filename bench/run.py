@@ -25,6 +25,8 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
+import httpx
+
 from bench import express_peer, worktree
 from bench.common import add_server_options, replace_block
 from bench.servers import (
@@ -84,8 +86,7 @@ def bench_bazaar(
 
 
 def answer_check(base: str, headers: dict[str, str], bodies: dict[str, str]) -> list[str]:
-    import httpx
-
+    """Notes for each path the peer answers differently from Bazaar (printed in full)."""
     notes = []
     for path in PATHS:
         answer = httpx.get(base + path, headers=headers, timeout=10)
