@@ -333,6 +333,8 @@ async def _record_password_change(
     if failed or new_hash is None:
         return InvalidCurrentPassword(details=[{"path": "currentPassword", "msg": "is incorrect"}])
     user.password_hash = new_hash
+    # A reset link mailed before the change must not undo it.
+    await repository.discard_unused_user_tokens(session, user.id, PASSWORD_RESET)
     await _end_all_sessions(session, user, now)
     tokens = await issue_tokens(session, settings, user, user_agent=user_agent)
     return SignedIn(user, tokens)
@@ -364,7 +366,6 @@ async def send_password_reset(session: AsyncSession, settings: Settings, email: 
         user.email,
         "password_reset",
         {
-            "name": user.name or user.email,
             "token": raw,
             "link": _frontend_link(settings, "reset-password", raw),
             "expires_minutes": math.ceil(settings.password_reset_expires_in.total_seconds() / 60),
@@ -387,6 +388,7 @@ async def reset_password(sessions: Sessions, settings: Settings, raw_token: str,
             raise InvalidToken()
         now = utcnow()
         user.password_hash = new_hash
+        await repository.discard_unused_user_tokens(session, user.id, PASSWORD_RESET)
         await lockout.clear(session, user.email)
         # The link arrived in this mailbox, which proves the address as well.
         if user.email_verified_at is None:
@@ -422,7 +424,6 @@ async def _send_verification(session: AsyncSession, settings: Settings, user: Us
         user.email,
         "email_verification",
         {
-            "name": user.name or user.email,
             "email": user.email,
             "token": raw,
             "link": _frontend_link(settings, "verify-email", raw),
