@@ -120,6 +120,10 @@ class Settings(BaseSettings):
     offer_default_ttl: timedelta = timedelta(days=7)
     review_window: timedelta = timedelta(days=7)
     platform_fee_percent: str = "2.5"
+    # Token contracts beyond the built-in registry (kit/tokens.py), as JSON: per symbol,
+    # chain id or network name -> contract (null removes a built-in one); a new token also
+    # gives "decimals". E.g. {"USDC": {"31337": "0x5FbD..."}}.
+    token_contracts: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
     # Seed env names of integrations (used by later issues).
     request_network_api_base_url: str = "https://api.request.network"
@@ -151,6 +155,14 @@ class Settings(BaseSettings):
     @classmethod
     def _duration(cls, value: Any) -> timedelta:
         return parse_duration(value)
+
+    @field_validator("token_contracts")
+    @classmethod
+    def _token_contracts(cls, value: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        from bazaar.kit.tokens import build_registry
+
+        build_registry(value)  # refuses an unusable entry at startup, naming it
+        return value
 
     @property
     def is_production(self) -> bool:

@@ -38,6 +38,30 @@ def test_floats_and_excess_precision_are_refused() -> None:
         to_decimal("1e30")
 
 
+@pytest.mark.parametrize(
+    "text",
+    ["1_000", "１２", "٣", "1e3", "1E+2", "NaN", "Infinity", "+5", ".5", "5.", "1 000", "0x10", ""],
+)
+def test_money_is_plain_ascii_decimal_text(text: str) -> None:
+    """Python's Decimal reads underscores, exponents and other scripts' digits; money does
+    not (one rule for every amount the API takes)."""
+    with pytest.raises(ValueError):
+        to_decimal(text)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("12.50", "12.50"), (" 7 ", "7"), ("-0.5", "-0.5"), (42, "42"), (Decimal("1.5"), "1.5")],
+)
+def test_plain_amounts_parse_exactly(value: object, expected: str) -> None:
+    assert to_decimal(value) == Decimal(expected)
+
+
+def test_booleans_are_not_money() -> None:
+    with pytest.raises(TypeError):
+        to_decimal(True)
+
+
 async def _seed_payments(db: Database, amounts: list[Decimal]) -> uuid.UUID:
     async with db.session() as s:
         buyer = User(email=f"b{uuid.uuid4().hex}@x.io", roles=["buyer"])

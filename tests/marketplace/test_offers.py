@@ -45,7 +45,7 @@ def code(response: httpx.Response) -> str:
 async def offer_on(
     client: httpx.AsyncClient, who: Account, request_id: str, **body: Any
 ) -> httpx.Response:
-    payload: dict[str, Any] = {"requestId": request_id, "price": "40", **body}
+    payload: dict[str, Any] = {"requestId": request_id, "price": "40", "network": 8453, **body}
     return await client.post(OFFERS, json=payload, headers=who.headers)
 
 
@@ -266,7 +266,7 @@ async def test_accept_locks_the_deal(
     client: httpx.AsyncClient, db: Database, settings: Settings, buyer: Account, make_user: MakeUser
 ) -> None:
     sellers = [await make_user(["seller"]) for _ in range(3)]
-    request = await post_request(client, buyer)
+    request = await post_request(client, buyer, currency="DAI")
     offers = [
         await post_offer(client, s, request["id"], price=p, network=137)
         for s, p in zip(sellers, ("10.000000000000000001", "11", "12"), strict=True)
@@ -284,7 +284,9 @@ async def test_accept_locks_the_deal(
     [payment] = await payments_of(db, request["id"])
     assert payment.amount == Decimal("10.000000000000000001")
     assert payment.platform_fee == Decimal("0.25")  # 2.5 %, quantized to 18 decimals
-    assert (payment.currency, payment.network, payment.status) == ("USDC", 137, "pending")
+    assert (payment.currency, payment.network, payment.status) == ("DAI", 137, "pending")
+    # DAI's contract on Polygon, from the token registry.
+    assert payment.token_contract == "0x8f3Cf7ad23Cd3CaDbD9735AFf958023239c6A063"
     assert payment.expires_at == row.funding_deadline
     assert payment.buyer_id == buyer.id and payment.seller_id == sellers[0].id
     assert len(await notified(db, sellers[1], "offer.superseded")) == 1
@@ -430,7 +432,7 @@ async def test_the_unique_index_backs_the_one_live_offer_rule(
         async with db.session() as session:
             user = await session.get_one(User, seller.id)
             row = await requests.get_readable(session, request["id"], user)
-            data = OfferFields(price=Decimal("2"))
+            data = OfferFields(price=Decimal("2"), network=8453)
             await offers.create_offer(session, user, row, data, settings=db.settings)
 
     task = asyncio.create_task(ours())

@@ -46,7 +46,12 @@ async def post_request(client: httpx.AsyncClient, who: Account, **overrides: Any
 async def post_offer(
     client: httpx.AsyncClient, who: Account, request_id: str, **overrides: Any
 ) -> dict[str, Any]:
-    body: dict[str, Any] = {"requestId": request_id, "price": "99.50", "deliveryDays": 5}
+    body: dict[str, Any] = {
+        "requestId": request_id,
+        "price": "99.50",
+        "network": 8453,
+        "deliveryDays": 5,
+    }
     body.update(overrides)
     response = await client.post(OFFERS, json=body, headers=who.headers)
     assert response.status_code == 201, response.text

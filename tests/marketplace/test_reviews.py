@@ -283,7 +283,7 @@ async def test_reviews_after_a_deal_driven_through_the_state_machine(
     await make_shop(seller)
     template = await client.post(
         "/api/marketplace/templates",
-        json={"title": "Custom mug", "price": "18"},
+        json={"title": "Custom mug", "price": "18", "network": 8453},
         headers=seller.headers,
     )
     order = await client.post(

@@ -14,6 +14,7 @@ from bazaar.kit.db import Database
 from bazaar.models import Shop, User
 from tests.fixtures.marketplace import MakeShop
 from tests.fixtures.users import Account, MakeUser
+from tests.marketplace.lineup import Lineup
 
 URL = "/api/marketplace/shop-settings"
 
@@ -98,6 +99,68 @@ async def test_concurrent_creates_leave_one_shop(
     async with db.session(False) as session:
         shops = (await session.execute(sa.select(Shop))).scalars().all()
     assert len(shops) == 1
+
+
+async def test_shops_named_alike_at_once_all_get_a_derived_slug(
+    client: httpx.AsyncClient, db: Database, make_user: MakeUser
+) -> None:
+    """8 shops called "Same Name N" at once, lined up after reading the free slug: on
+    PostgreSQL they all picked `same-name-n` and 7 answered 409 SLUG_TAKEN (6×201, 2×409
+    without the lineup) about a slug the clients never sent."""
+    users = [await make_user() for _ in range(8)]
+    parties = min(len(users), db.settings.db_write_pool_size)
+    async with Lineup(db, parties, at=lambda sql: sql.startswith("INSERT INTO shops")):
+        results = await asyncio.gather(*(create(client, u, name="Same Name N") for u in users))
+    assert [r.status_code for r in results] == [201] * 8, [r.text for r in results]
+    slugs = sorted(r.json()["data"]["slug"] for r in results)
+    assert slugs == sorted(["same-name-n", *(f"same-name-n-{n}" for n in range(2, 9))])
+
+
+async def test_an_admin_role_change_during_shop_creation_is_kept(
+    client: httpx.AsyncClient, db: Database, admin: Account, make_user: MakeUser
+) -> None:
+    """The admin sets [buyer, resolver] while the user opens a shop, both lined up after
+    their reads: shop creation added `seller` to the roles it had read before, and the
+    user ended [buyer, seller] (1 in 12 on PostgreSQL without the lineup)."""
+
+    def writes_roles_or_shop(sql: str) -> bool:
+        return sql.startswith(("UPDATE users", "INSERT INTO shops"))
+
+    for round_ in range(3):
+        user = await make_user(["buyer"])
+        async with Lineup(db, 2, at=writes_roles_or_shop):
+            shop, roles = await asyncio.gather(
+                create(client, user, name=f"Race shop {round_}"),
+                client.put(
+                    f"/api/admin/users/{user.id}/roles",
+                    json={"roles": ["buyer", "resolver"]},
+                    headers=admin.headers,
+                ),
+            )
+        assert (shop.status_code, roles.status_code) == (201, 200), (shop.text, roles.text)
+        async with db.session(False) as session:
+            final = (await session.get_one(User, user.id)).roles
+        # Either order is a correct history: the shop's grant after the admin's change
+        # ([buyer, resolver, seller]) or the admin's replacement after it ([buyer, resolver]).
+        assert final in (["buyer", "resolver", "seller"], ["buyer", "resolver"]), final
+
+
+async def test_payout_wallets_come_back_ordered_by_chain_id(
+    client: httpx.AsyncClient, buyer: Account
+) -> None:
+    """PostgreSQL's JSONB sorts object keys, SQLite keeps them as sent: both answer in
+    chain-id order."""
+    wallets = {"8453": CHECKSUMMED, "1": OTHER, "42161": CHECKSUMMED, "137": OTHER, "10": OTHER}
+    res = await create(client, buyer, payoutWallets=wallets)
+    assert res.status_code == 201, res.text
+    expected = ["1", "10", "137", "8453", "42161"]
+    assert list(res.json()["data"]["payoutWallets"]) == expected
+    mine = await client.get(f"{URL}/me", headers=buyer.headers)
+    assert list(mine.json()["data"]["payoutWallets"]) == expected
+    res = await client.patch(
+        URL, json={"payoutWallets": {"base": OTHER, "1": OTHER}}, headers=buyer.headers
+    )
+    assert list(res.json()["data"]["payoutWallets"]) == ["1", "8453"]
 
 
 async def test_slugs_are_unique(

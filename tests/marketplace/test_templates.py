@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -21,6 +22,7 @@ from bazaar.models import (
     Shop,
     User,
 )
+from tests.marketplace.lineup import Lineup
 
 if TYPE_CHECKING:
     from tests.fixtures.marketplace import MakeCategory, MakeShop
@@ -129,7 +131,7 @@ async def test_only_the_owner_changes_or_deletes_a_template(
 
     r = await client.patch(
         f"{URL}/{template['id']}",
-        json={"price": "30", "title": "Oak lamp, large", "network": None},
+        json={"price": "30", "title": "Oak lamp, large", "network": "polygon"},
         headers=seller.headers,
     )
     assert r.status_code == 200, r.text
@@ -137,7 +139,7 @@ async def test_only_the_owner_changes_or_deletes_a_template(
     assert (changed["price"], changed["title"], changed["network"]) == (
         "30",
         "Oak lamp, large",
-        None,
+        137,
     )
     assert changed["description"] == LAMP["description"]  # not sent, not changed
 
@@ -242,7 +244,7 @@ async def test_templates_live_in_the_database_as_sent(
     client: httpx.AsyncClient, db: Database, seller: Account, make_shop: MakeShop
 ) -> None:
     await make_shop(seller)
-    template = await create_template(client, seller, price="0.000000000000000001")
+    template = await create_template(client, seller, price="0.000000000000000001", currency="DAI")
     async with db.session(False) as session:
         row = await session.get_one(RequestTemplate, uuid.UUID(template["id"]))
     assert row.price == Decimal("0.000000000000000001")
@@ -333,7 +335,7 @@ async def test_only_the_templates_shop_may_offer_on_its_request(
     await make_shop(rival)
     undercut = await client.post(
         "/api/marketplace/offers",
-        json={"requestId": request_id, "price": "20"},
+        json={"requestId": request_id, "price": "20", "network": 8453},
         headers=rival.headers,
     )
     assert undercut.status_code == 403
@@ -341,7 +343,7 @@ async def test_only_the_templates_shop_may_offer_on_its_request(
     # The shop's own offer is its one live offer: a second one is refused.
     second = await client.post(
         "/api/marketplace/offers",
-        json={"requestId": request_id, "price": "20"},
+        json={"requestId": request_id, "price": "20", "network": 8453},
         headers=seller.headers,
     )
     assert second.status_code == 409
@@ -446,3 +448,35 @@ async def test_a_failed_order_leaves_nothing_behind(
     )
     assert r.json()["error"]["code"] == "TEMPLATE_UNAVAILABLE"
     assert await stored_counts(db) == before
+
+
+async def test_ordering_a_template_while_it_is_deleted(
+    client: httpx.AsyncClient,
+    db: Database,
+    buyer: Account,
+    seller: Account,
+    make_shop: MakeShop,
+) -> None:
+    """The order and the delete lined up after their reads: the order's request then
+    pointed at a template deleted under it, a 409 CONFLICT from the foreign key (4 in 20 on
+    PostgreSQL without the lineup). Now either the delete sees the order (deactivates) or
+    the order sees the delete (404), as on SQLite."""
+    await make_shop(seller)
+
+    def order_or_delete(sql: str) -> bool:
+        return sql.startswith(("INSERT INTO purchase_requests", "DELETE FROM request_templates"))
+
+    for _ in range(3):
+        template = await create_template(client, seller)
+        url = f"{URL}/{template['id']}"
+        async with Lineup(db, 2, at=order_or_delete):
+            order, deleted = await asyncio.gather(
+                client.post(f"{url}/instantiate", json={"isDigital": True}, headers=buyer.headers),
+                client.delete(url, headers=seller.headers),
+            )
+        assert deleted.status_code == 200, deleted.text
+        if deleted.json()["data"]["result"] == "deleted":
+            assert order.status_code == 404, order.text
+            assert order.json()["error"]["code"] == "TEMPLATE_NOT_FOUND"
+        else:
+            assert order.status_code == 201, order.text

@@ -10,6 +10,7 @@ sorts before any digit. Equality, ranges and ORDER BY therefore stay exact in SQ
 from __future__ import annotations
 
 import decimal
+import re
 import sqlite3
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation, localcontext
 from typing import Any
@@ -30,16 +31,32 @@ QUANTUM = Decimal(1).scaleb(-SCALE)
 MAX_ABS = Decimal(10) ** INT_DIGITS
 
 
+# The one spelling of an amount: ASCII digits with an optional sign and fraction. Python's
+# Decimal also takes "1_000", "1e3", "Infinity" and other scripts' digits ("１２", "٣"),
+# which no client means as money.
+_PLAIN_DECIMAL = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
+
+
 def to_decimal(value: Any) -> Decimal:
-    """Parse a money value exactly; floats are refused (they are never exact)."""
+    """Parse a money value exactly: a Decimal, an int, or a plain decimal string such as
+    "12.50" (surrounding spaces allowed); floats are refused (they are never exact)."""
     if isinstance(value, float):
         raise TypeError("money must not be a float")
+    if isinstance(value, bool):
+        raise TypeError("money must not be a boolean")
     if isinstance(value, Decimal):
         result = value
+    elif isinstance(value, int):
+        result = Decimal(value)
     else:
+        text = str(value).strip(" \t\r\n")
+        if not _PLAIN_DECIMAL.fullmatch(text):
+            raise ValueError(
+                f'invalid amount {value!r}: write digits 0-9 with an optional ".", e.g. "12.50"'
+            )
         try:
-            result = Decimal(str(value).strip())
-        except InvalidOperation as exc:
+            result = Decimal(text)
+        except InvalidOperation as exc:  # pragma: no cover - the pattern admits only decimals
             raise ValueError(f"invalid amount {value!r}") from exc
     if not result.is_finite():
         raise ValueError("amount must be finite")

@@ -28,7 +28,10 @@ class Payment(Entity, Base):
     amount: Mapped[Decimal] = mapped_column(Money())
     platform_fee: Mapped[Decimal] = mapped_column(Money(), default=Decimal(0))
     currency: Mapped[str] = mapped_column(sa.String(16))
+    # The chain and the token contract the money is sent on, resolved from the token
+    # registry when the payment is created (kit/tokens.py); null only on rows older than it.
     network: Mapped[int | None]
+    token_contract: Mapped[str | None] = mapped_column(sa.String(42))
     provider: Mapped[str | None] = mapped_column(sa.String(32))
     status: Mapped[str] = mapped_column(sa.String(20), default="pending")
     expires_at: Mapped[datetime | None]

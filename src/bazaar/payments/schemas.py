@@ -5,6 +5,8 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
+from pydantic import Field
+
 from bazaar.kit.schemas import MoneyStr, Schema
 
 
@@ -17,7 +19,8 @@ class PaymentOut(Schema):
     amount: MoneyStr
     platform_fee: MoneyStr
     currency: str
-    network: int | None
+    network: int | None = Field(description="EVM chain id the payment is sent on")
+    token_contract: str | None = Field(description="The token's contract on that chain (EIP-55)")
     provider: str | None
     status: str
     expires_at: datetime | None

@@ -16,10 +16,12 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bazaar.config import Settings
+from bazaar.kit.errors import ValidationFailed
 from bazaar.kit.money import QUANTUM, to_decimal
+from bazaar.kit.tokens import registry
 from bazaar.models import Payment, PurchaseRequest, SellerOffer
 from bazaar.payments import repository
-from bazaar.payments.errors import PaymentInProgress
+from bazaar.payments.errors import PaymentInProgress, TokenNotPayable
 
 PENDING = "pending"
 EXPIRED = "expired"
@@ -44,7 +46,14 @@ async def create_pending_payment(
     *,
     settings: Settings,
 ) -> Payment:
-    """The payment the buyer must fund before the request's funding deadline."""
+    """The payment the buyer must fund before the request's funding deadline, on the chain
+    and token contract the token registry gives for the offer's token and network (409
+    TOKEN_NOT_PAYABLE when it has none: an offer older than the registry, or a deployment
+    removed from the configuration since)."""
+    try:
+        paid_in = registry(settings).deployment(offer.currency, offer.network)
+    except ValidationFailed:
+        raise TokenNotPayable() from None
     payment = Payment(
         request_id=request.id,
         offer_id=offer.id,
@@ -52,8 +61,9 @@ async def create_pending_payment(
         seller_id=offer.seller_id,
         amount=offer.price,
         platform_fee=platform_fee(offer.price, settings.platform_fee_percent),
-        currency=offer.currency,
-        network=offer.network,
+        currency=paid_in.symbol,
+        network=paid_in.chain_id,
+        token_contract=paid_in.contract,
         status=PENDING,
         expires_at=request.funding_deadline,
         created_at=now,

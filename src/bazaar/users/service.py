@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+import uuid
 from typing import Any
 
 from email_validator import EmailNotValidError, validate_email
@@ -77,6 +78,19 @@ async def update_preferences(
     )
     await session.flush()
     return get_preferences(user)
+
+
+async def grant_role(session: AsyncSession, user_id: uuid.UUID, role: str) -> User:
+    """Add `role` to the user's roles (no-op when held), read and written under the user's
+    row lock: a concurrent change of the roles (an admin's `set_roles`, which locks the same
+    row) is kept, never overwritten by a stale copy."""
+    user = await session.get(User, user_id, with_for_update=True, populate_existing=True)
+    if user is None:
+        raise NotFound("User not found")
+    if not user.has_role(role):
+        user.roles = [*(user.roles or []), role]
+        await session.flush()
+    return user
 
 
 async def public_profile(session: AsyncSession, ref: str) -> dict[str, Any]:

@@ -20,11 +20,13 @@ OfferStatus = Literal[
 
 class OfferFields(Input):
     """What a seller offers; `currency` defaults to the request's, `expiresAt` to
-    the earlier of the request's expiry and now + OFFER_DEFAULT_TTL."""
+    the earlier of the request's expiry and now + OFFER_DEFAULT_TTL. The token must be one
+    the seller's shop accepts, `network` a chain where the token registry has its contract,
+    and `price` no finer than the token's decimals (USDC: 6, DAI: 18)."""
 
     price: Price = Field(description='Total price for the requested quantity, e.g. "25.00"')
     currency: Currency | None = None
-    network: Network = None
+    network: Network = Field(description="EVM chain id to be paid on (a name such as `base` too)")
     delivery_days: int = Field(7, ge=1, le=365)
     message: Text | None = Field(None, max_length=MESSAGE_MAX)
     expires_at: datetime | None = None
@@ -34,7 +36,7 @@ class OfferCreate(OfferFields):
     request_id: Ref = Field(description="The purchase request (UUID or legacy id)")
 
 
-_REQUIRED_ON_PATCH = ("price", "currency", "delivery_days", "expires_at")
+_REQUIRED_ON_PATCH = ("price", "currency", "network", "delivery_days", "expires_at")
 
 
 class OfferUpdate(Input):

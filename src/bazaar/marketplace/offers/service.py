@@ -126,13 +126,16 @@ async def create_offer(
         raise NotTargetShop()
     if await repo.live_offer(session, request.id, seller.id) is not None:
         raise OfferExists()
+    paid_in = shops.payment_terms(
+        settings, shop, data.currency or request.currency, data.network, data.price
+    )
     offer = SellerOffer(
         request_id=request.id,
         seller_id=seller.id,
         shop_id=shop.id if shop is not None else None,
         price=data.price,
-        currency=data.currency or request.currency,
-        network=data.network,
+        currency=paid_in.symbol,
+        network=paid_in.chain_id,
         delivery_days=data.delivery_days,
         message=data.message,
         status=PENDING,
@@ -179,6 +182,10 @@ async def update_offer(
     for field in ("price", "currency", "network", "delivery_days", "message"):
         if field in given:
             setattr(offer, field, getattr(data, field))
+    if given & {"price", "currency", "network"}:
+        shop = await shops.get_shop_by_owner(session, seller.id)
+        paid_in = shops.payment_terms(settings, shop, offer.currency, offer.network, offer.price)
+        offer.currency, offer.network = paid_in.symbol, paid_in.chain_id
     if "expires_at" in given:
         offer.expires_at = _expiry(data.expires_at, request, now, settings)
     offer.version += 1

@@ -134,7 +134,7 @@ async def get_request(ref: str, viewer: Viewer, session: ReadSession) -> Envelop
 
 @router.patch("/{ref}", response_model=Envelope[RequestDetail])
 async def update_request(
-    ref: str, body: RequestUpdate, user: SignedIn, session: WriteSession
+    ref: str, body: RequestUpdate, user: SignedIn, session: WriteSession, settings: SettingsDep
 ) -> Envelope[RequestDetail]:
     """Edit your request while it is a draft or open with no accepted offer.
 
@@ -142,7 +142,7 @@ async def update_request(
     in any other state.
     """
     request = await service.get_readable(session, ref, user, lock=True)
-    await service.update_request(session, request, user, body)
+    await service.update_request(session, request, user, body, settings=settings)
     return Envelope(data=await views.detail(session, request, user))
 
 

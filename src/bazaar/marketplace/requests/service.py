@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bazaar.config import Settings
 from bazaar.kit.db import utcnow
 from bazaar.kit.errors import NotFound, ValidationFailed
+from bazaar.kit.tokens import registry
 from bazaar.marketplace.categories import service as categories
 from bazaar.marketplace.categories.errors import CategoryNotFound
 from bazaar.marketplace.requests import repository as repo
@@ -154,7 +155,14 @@ async def _delivery_address(session: AsyncSession, buyer: User, ref: str) -> dic
     return _snapshot(address)
 
 
-def _check_budget(low: Decimal | None, high: Decimal | None) -> None:
+def _check_budget(
+    settings: Settings, currency: str, low: Decimal | None, high: Decimal | None
+) -> None:
+    """A known token, and a budget in it no finer than its decimals, min ≤ max."""
+    tokens = registry(settings)
+    tokens.token(currency)
+    tokens.check_amount(currency, low, "budgetMin")
+    tokens.check_amount(currency, high, "budgetMax")
     if low is not None and high is not None and low > high:
         raise ValidationFailed.on("budgetMax", "must be greater than or equal to budgetMin")
 
@@ -186,7 +194,7 @@ async def create_request(
         raise ValidationFailed.on(
             "deliveryAddressId", "a delivery address is required unless isDigital is true"
         )
-    _check_budget(data.budget_min, data.budget_max)
+    _check_budget(settings, data.currency, data.budget_min, data.budget_max)
     expires_at = _check_expiry(data.expires_at, now) if data.expires_at else None
     ttl = expires_at - now if expires_at else min(settings.request_default_ttl, MAX_LIFETIME)
     address = None
@@ -236,6 +244,7 @@ async def update_request(
     actor: User,
     data: RequestUpdate,
     *,
+    settings: Settings,
     now: datetime | None = None,
 ) -> PurchaseRequest:
     """Edit a draft or an open request with no accepted offer (the buyer only)."""
@@ -254,7 +263,7 @@ async def update_request(
     for field in ("title", "description", "quantity", "currency", "budget_min", "budget_max"):
         if field in given:
             setattr(request, field, getattr(data, field))
-    _check_budget(request.budget_min, request.budget_max)
+    _check_budget(settings, request.currency, request.budget_min, request.budget_max)
     if "category_id" in given:
         request.category_id = await _category_id(session, data.category_id)
     if "attachments" in given and data.attachments is not None:

@@ -7,24 +7,18 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BeforeValidator, Field, field_validator
+from pydantic import BeforeValidator, Field, field_validator
 
+from bazaar.kit.fields import Currency
 from bazaar.kit.money import to_decimal
 from bazaar.kit.schemas import Input, MoneyStr, Schema
 from bazaar.marketplace.categories.slugs import SLUG_MAX, check_slug
 
-# Stablecoins a shop may accept; payments support the same set.
-SUPPORTED_TOKENS = ("USDC", "USDT", "DAI", "PYUSD", "EURC")
 RESERVED_SLUGS = frozenset({"me"})  # `/shop-settings/me` is the caller's own shop
 NAME_MAX = 120
 TEXT_MAX = 5000
-
-
-def _token(value: str) -> str:
-    symbol = value.strip().upper()
-    if symbol not in SUPPORTED_TOKENS:
-        raise ValueError(f"unsupported token; use one of {', '.join(SUPPORTED_TOKENS)}")
-    return symbol
+# Token lists are checked against the token registry (kit/tokens.py) by the service.
+TOKENS_MAX = 32
 
 
 def _unique(values: list[str]) -> list[str]:
@@ -51,7 +45,6 @@ def _not_null(value: Any) -> Any:
     return value
 
 
-Token = Annotated[str, AfterValidator(_token)]
 Price = Annotated[Decimal | None, BeforeValidator(_price)]
 
 
@@ -66,8 +59,8 @@ class AutoAcceptIn(Input):
 
     enabled: bool = False
     max_price: Price = Field(None, description="Highest price accepted automatically")
-    tokens: list[Token] = Field(
-        default_factory=list, max_length=len(SUPPORTED_TOKENS), description="Empty: any accepted"
+    tokens: list[Currency] = Field(
+        default_factory=list, max_length=TOKENS_MAX, description="Empty: any accepted"
     )
 
     @field_validator("tokens")
@@ -86,8 +79,11 @@ class ShopFields(Input):
         description='Payout address per EVM network: the key is a chain id (`"8453"`) or '
         'a network name (`"base"`); stored under the chain id, address in EIP-55 form',
     )
-    accepted_tokens: list[Token] | None = Field(
-        None, min_length=1, max_length=len(SUPPORTED_TOKENS), description="Default: all supported"
+    accepted_tokens: list[Currency] | None = Field(
+        None,
+        min_length=1,
+        max_length=TOKENS_MAX,
+        description="Symbols from the token registry; default: every registry token",
     )
     auto_accept: AutoAcceptIn | None = None
 
@@ -160,5 +156,13 @@ class ShopPublic(Schema):
 class ShopOut(ShopPublic):
     """The owner's view: adds payout wallets and auto-accept rules."""
 
-    payout_wallets: dict[str, str]
+    payout_wallets: dict[str, str] = Field(
+        description="Payout address per EVM chain id, ordered by chain id (ascending)"
+    )
     auto_accept: AutoAcceptOut
+
+    @field_validator("payout_wallets")
+    @classmethod
+    def _by_chain_id(cls, value: dict[str, str]) -> dict[str, str]:
+        # Rows written before wallets were stored in this order come back sorted too.
+        return dict(sorted(value.items(), key=lambda item: (len(item[0]), item[0])))

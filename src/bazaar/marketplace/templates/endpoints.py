@@ -33,13 +33,15 @@ router = APIRouter()
     include_in_schema=False,
 )
 async def create_template(
-    body: TemplateCreate, user: Seller, session: WriteSession
+    body: TemplateCreate, user: Seller, session: WriteSession, settings: SettingsDep
 ) -> Envelope[TemplateOut]:
     """Add an item to your shop's catalog (sellers with a shop; else 409 `SHOP_REQUIRED`).
 
-    `price` is a decimal string in `currency`; `network` is the EVM chain id of the token.
+    `price` is a decimal string in `currency`, a token your shop accepts, with no more
+    decimals than the token has; `network` is the EVM chain id it is paid on, where the
+    token registry has the token's contract.
     """
-    return Envelope(data=await service.create_template(session, user, body))
+    return Envelope(data=await service.create_template(session, user, body, settings=settings))
 
 
 @router.get("/mine", response_model=Envelope[Page[TemplateOut]])
@@ -78,11 +80,16 @@ async def get_template(
 
 @router.patch("/{template_id}", response_model=Envelope[TemplateOut])
 async def update_template(
-    template_id: str, body: TemplateUpdate, user: SignedIn, session: WriteSession
+    template_id: str,
+    body: TemplateUpdate,
+    user: SignedIn,
+    session: WriteSession,
+    settings: SettingsDep,
 ) -> Envelope[TemplateOut]:
     """Change your template; only the fields sent change. Requests already made keep
     their terms. Someone else's template is 404 `TEMPLATE_NOT_FOUND`."""
-    return Envelope(data=await service.update_template(session, user, template_id, body))
+    template = await service.update_template(session, user, template_id, body, settings=settings)
+    return Envelope(data=template)
 
 
 @router.delete("/{template_id}", response_model=Envelope[TemplateDeleted])

@@ -29,10 +29,12 @@ def readable_statement(viewer: User | None) -> sa.Select[RequestTemplate]:
 
 
 async def get_readable(
-    session: AsyncSession, ref: str, viewer: User | None
+    session: AsyncSession, ref: str, viewer: User | None, *, share: bool = False
 ) -> RequestTemplate | None:
-    """A template by UUID or legacy id if `viewer` may see it."""
-    return await find_by_ref(session, readable_statement(viewer), RequestTemplate, ref)
+    """A template by UUID or legacy id if `viewer` may see it; `share` reads it under a
+    shared row lock (FOR SHARE) that a delete or an edit waits for."""
+    stmt = readable_statement(viewer)
+    return await find_by_ref(session, stmt, RequestTemplate, ref, share=share)
 
 
 async def get_owned(

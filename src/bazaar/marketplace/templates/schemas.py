@@ -28,18 +28,26 @@ class TemplateCreate(Input):
     description: Text = Field("", max_length=DESCRIPTION_MAX)
     price: Price = Field(description='Decimal string, e.g. "25.00"')
     currency: Currency = "USDC"
-    network: Network = None
+    network: Network = Field(description="EVM chain id to be paid on (a name such as `base` too)")
     delivery_days: DeliveryDays = 7
     category_id: Ref | None = Field(None, description="Category UUID, slug or legacy id")
     is_active: bool = True
 
 
 # Fields whose column is NOT NULL: an explicit null in a PATCH is refused, not stored.
-_REQUIRED_ON_PATCH = ("title", "description", "price", "currency", "delivery_days", "is_active")
+_REQUIRED_ON_PATCH = (
+    "title",
+    "description",
+    "price",
+    "currency",
+    "network",
+    "delivery_days",
+    "is_active",
+)
 
 
 class TemplateUpdate(Input):
-    """Only the fields sent are changed; `network` and `categoryId` may be set to null."""
+    """Only the fields sent are changed; `categoryId` may be set to null."""
 
     title: Text | None = Field(None, min_length=TITLE_MIN, max_length=TITLE_MAX)
     description: Text | None = Field(None, max_length=DESCRIPTION_MAX)

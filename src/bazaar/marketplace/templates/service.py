@@ -45,11 +45,13 @@ async def _category_id(session: AsyncSession, ref: str | None) -> uuid.UUID | No
         raise ValidationFailed.on("categoryId", "unknown category") from None
 
 
-def _check_currency(shop: Shop, currency: str) -> None:
-    # A template is priced in a token the shop takes, so its automatic offer can be paid.
-    if shop.accepted_tokens and currency not in shop.accepted_tokens:
-        accepted = ", ".join(shop.accepted_tokens)
-        raise ValidationFailed.on("currency", f"your shop accepts only {accepted}")
+def _check_terms(settings: Settings, shop: Shop, template: RequestTemplate) -> None:
+    # The rules of the automatic offer, checked up front so a listed template can be paid:
+    # a token the shop accepts, on a network with its contract, priced within its decimals.
+    paid_in = shops.payment_terms(
+        settings, shop, template.currency, template.network, template.price
+    )
+    template.currency, template.network = paid_in.symbol, paid_in.chain_id
 
 
 async def _owned(session: AsyncSession, user: User, ref: str) -> RequestTemplate:
@@ -60,12 +62,13 @@ async def _owned(session: AsyncSession, user: User, ref: str) -> RequestTemplate
     return template
 
 
-async def create_template(session: AsyncSession, seller: User, data: TemplateCreate) -> TemplateOut:
+async def create_template(
+    session: AsyncSession, seller: User, data: TemplateCreate, *, settings: Settings
+) -> TemplateOut:
     """Add an item to the seller's shop catalog (the shop must exist)."""
     shop = await shops.get_shop_by_owner(session, seller.id)
     if shop is None:
         raise ShopRequired()
-    _check_currency(shop, data.currency)
     template = RequestTemplate(
         shop_id=shop.id,
         seller_id=seller.id,
@@ -78,23 +81,24 @@ async def create_template(session: AsyncSession, seller: User, data: TemplateCre
         category_id=await _category_id(session, data.category_id),
         is_active=data.is_active,
     )
+    _check_terms(settings, shop, template)
     session.add(template)
     await session.flush()
     return TemplateOut.model_validate(template)
 
 
 async def update_template(
-    session: AsyncSession, user: User, ref: str, data: TemplateUpdate
+    session: AsyncSession, user: User, ref: str, data: TemplateUpdate, *, settings: Settings
 ) -> TemplateOut:
     """Change the fields sent; requests already made from the template keep their terms."""
     template = await _owned(session, user, ref)
     changes = data.model_dump(exclude_unset=True, by_alias=False)
     if "category_id" in changes:
         changes["category_id"] = await _category_id(session, changes["category_id"])
-    if "currency" in changes:
-        _check_currency(await shops.get_shop(session, template.shop_id), changes["currency"])
     for name, value in changes.items():
         setattr(template, name, value)
+    if changes.keys() & {"price", "currency", "network"}:
+        _check_terms(settings, await shops.get_shop(session, template.shop_id), template)
     await session.flush()
     return TemplateOut.model_validate(template)
 
@@ -179,8 +183,11 @@ async def instantiate(
     owner's offer on it at the template's terms (price × quantity).
 
     Both are written in the caller's transaction: if either step fails, nothing is kept.
+    The template is read under a shared lock until the order commits, so a concurrent
+    delete waits and then sees the order (deactivating instead), or went first and the
+    order is 404 (a price change waits too: the order gets the terms it read).
     """
-    template = await repository.get_readable(session, ref, buyer)
+    template = await repository.get_readable(session, ref, buyer, share=True)
     if template is not None and template.seller_id == buyer.id:
         raise OwnTemplate()
     if template is None or not template.is_active:
