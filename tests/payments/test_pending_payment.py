@@ -14,7 +14,7 @@ from bazaar.config import Settings
 from bazaar.kit.db import Database, utcnow
 from bazaar.models import Payment, PurchaseRequest, SellerOffer, User
 from bazaar.payments import service
-from bazaar.payments.errors import PaymentInProgress
+from bazaar.payments.errors import PaymentInProgress, TokenNotPayable
 from tests.conftest import base_settings
 
 
@@ -77,9 +77,38 @@ async def test_pending_payment_mirrors_the_offer(db: Database, tmp_path: Path) -
         stored = await session.get_one(Payment, payment.id)
     assert (stored.amount, stored.platform_fee) == (Decimal("250.5"), Decimal("10.02"))
     assert (stored.currency, stored.network, stored.status) == ("USDT", 10, "pending")
+    # USDT's contract on Optimism, from the token registry.
+    assert stored.token_contract == "0x94b008aA00579c1307B0EF2c499aD98a8ce58e58"
     assert (stored.buyer_id, stored.seller_id) == (request.buyer_id, offer.seller_id)
     assert stored.expires_at == request.funding_deadline
     assert stored.provider is None  # chosen when the buyer pays
+
+
+@pytest.mark.parametrize(("currency", "network"), [("USDT", None), ("USDT", 11155111), ("DOGE", 1)])
+async def test_an_offer_the_registry_cannot_pay_makes_no_payment(
+    db: Database, tmp_path: Path, currency: str, network: int | None
+) -> None:
+    """Offers older than the registry (no network) or whose deployment was removed from the
+    configuration: the payment would not know where the money goes, so there is none."""
+    request, offer = await deal(db)
+    offer.currency, offer.network = currency, network
+    async with db.session() as session:
+        with pytest.raises(TokenNotPayable):
+            await service.create_pending_payment(
+                session, request, offer, utcnow(), settings=base_settings(tmp_path)
+            )
+
+
+async def test_a_configured_deployment_is_paid_on(db: Database, tmp_path: Path) -> None:
+    request, offer = await deal(db)
+    offer.network = 31337
+    local = "0x5FbDB2315678afecb367f032d93F642f64180aa3"
+    settings = base_settings(tmp_path, token_contracts={"USDT": {"anvil": local}})
+    async with db.session() as session:
+        payment = await service.create_pending_payment(
+            session, request, offer, utcnow(), settings=settings
+        )
+    assert (payment.network, payment.token_contract) == (31337, local)
 
 
 @pytest.mark.parametrize(

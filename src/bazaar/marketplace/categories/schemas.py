@@ -8,6 +8,7 @@ from typing import Any
 
 from pydantic import Field, field_validator
 
+from bazaar.kit.fields import Line, VisibleLine
 from bazaar.kit.schemas import Input, Schema
 from bazaar.marketplace.categories.slugs import SLUG_MAX, check_slug
 
@@ -23,7 +24,7 @@ def _not_null(value: Any) -> Any:
 
 
 class CategoryCreate(Input):
-    name: str = Field(min_length=1, max_length=NAME_MAX, description="Display name")
+    name: VisibleLine = Field(min_length=1, max_length=NAME_MAX, description="Display name")
     slug: str | None = Field(
         None,
         max_length=SLUG_MAX,
@@ -32,7 +33,7 @@ class CategoryCreate(Input):
     parent_id: str | None = Field(
         None, description="Parent category (UUID, slug or legacy id); omit for a top-level one"
     )
-    icon: str | None = Field(None, max_length=ICON_MAX, description="Icon name or emoji")
+    icon: Line | None = Field(None, max_length=ICON_MAX, description="Icon name or emoji")
     sort_order: int = Field(0, ge=-SORT_LIMIT, le=SORT_LIMIT, description="Lower comes first")
 
     @field_validator("slug")
@@ -44,10 +45,10 @@ class CategoryCreate(Input):
 class CategoryUpdate(Input):
     """Only the fields present in the body change; `parentId: null` makes it top-level."""
 
-    name: str | None = Field(None, min_length=1, max_length=NAME_MAX)
+    name: VisibleLine | None = Field(None, min_length=1, max_length=NAME_MAX)
     slug: str | None = Field(None, max_length=SLUG_MAX)
     parent_id: str | None = None
-    icon: str | None = Field(None, max_length=ICON_MAX)
+    icon: Line | None = Field(None, max_length=ICON_MAX)
     sort_order: int | None = Field(None, ge=-SORT_LIMIT, le=SORT_LIMIT)
 
     @field_validator("name", "sort_order")

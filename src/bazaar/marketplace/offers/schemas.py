@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
-from bazaar.kit.fields import Currency, Network, Price, Ref, Text
+from bazaar.kit.fields import Currency, MultiLine, Network, Price, Ref, When
 from bazaar.kit.schemas import Input, MoneyStr, Schema
 from bazaar.marketplace.limits import MESSAGE_MAX, REASON_MAX
 from bazaar.payments.schemas import PaymentOut
@@ -28,8 +28,8 @@ class OfferFields(Input):
     currency: Currency | None = None
     network: Network = Field(description="EVM chain id to be paid on (a name such as `base` too)")
     delivery_days: int = Field(7, ge=1, le=365)
-    message: Text | None = Field(None, max_length=MESSAGE_MAX)
-    expires_at: datetime | None = None
+    message: MultiLine | None = Field(None, max_length=MESSAGE_MAX)
+    expires_at: When | None = None
 
 
 class OfferCreate(OfferFields):
@@ -46,8 +46,8 @@ class OfferUpdate(Input):
     currency: Currency | None = None
     network: Network = None
     delivery_days: int | None = Field(None, ge=1, le=365)
-    message: Text | None = Field(None, max_length=MESSAGE_MAX)
-    expires_at: datetime | None = None
+    message: MultiLine | None = Field(None, max_length=MESSAGE_MAX)
+    expires_at: When | None = None
 
     @field_validator(*_REQUIRED_ON_PATCH)
     @classmethod
@@ -65,7 +65,7 @@ class AcceptOffer(Input):
 
 
 class RejectOffer(Input):
-    reason: Text | None = Field(None, max_length=REASON_MAX)
+    reason: MultiLine | None = Field(None, max_length=REASON_MAX)
 
 
 class OfferOut(Schema):

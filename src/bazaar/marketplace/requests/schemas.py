@@ -8,7 +8,16 @@ from typing import Any, Literal, get_args
 
 from pydantic import Field, field_validator
 
-from bazaar.kit.fields import Amount, Currency, FileId, Ref, Text
+from bazaar.kit.fields import (
+    Amount,
+    Currency,
+    FileId,
+    MultiLine,
+    Ref,
+    VisibleLine,
+    VisibleText,
+    When,
+)
 from bazaar.kit.schemas import Input, MoneyStr, Schema
 from bazaar.marketplace.limits import (
     DESCRIPTION_MAX,
@@ -42,14 +51,14 @@ assert set(get_args(Status)) == set(state.STATUSES)
 class RequestCreate(Input):
     """A purchase request. Delivery is either one of your addresses or `isDigital: true`."""
 
-    title: Text = Field(min_length=TITLE_MIN, max_length=TITLE_MAX)
-    description: Text = Field("", max_length=DESCRIPTION_MAX)
+    title: VisibleLine = Field(min_length=TITLE_MIN, max_length=TITLE_MAX)
+    description: MultiLine = Field("", max_length=DESCRIPTION_MAX)
     category_id: Ref | None = Field(None, description="Category UUID, slug or legacy id")
     quantity: int = Field(1, ge=1, le=QUANTITY_MAX)
     budget_min: Amount | None = Field(None, description='Decimal string, e.g. "50"')
     budget_max: Amount | None = Field(None, description='Decimal string, e.g. "120.50"')
     currency: Currency = "USDC"
-    expires_at: datetime | None = Field(
+    expires_at: When | None = Field(
         None, description="Deadline for offers; default now + REQUEST_DEFAULT_TTL, max 90 days"
     )
     delivery_address_id: Ref | None = Field(None, description="One of your addresses")
@@ -74,14 +83,14 @@ class RequestUpdate(Input):
     """Only the fields sent change. `budgetMin`, `budgetMax` and `categoryId` may be null.
     `isDigital: true` drops the delivery address; `deliveryAddressId` sets a new one."""
 
-    title: Text | None = Field(None, min_length=TITLE_MIN, max_length=TITLE_MAX)
-    description: Text | None = Field(None, max_length=DESCRIPTION_MAX)
+    title: VisibleLine | None = Field(None, min_length=TITLE_MIN, max_length=TITLE_MAX)
+    description: MultiLine | None = Field(None, max_length=DESCRIPTION_MAX)
     category_id: Ref | None = None
     quantity: int | None = Field(None, ge=1, le=QUANTITY_MAX)
     budget_min: Amount | None = None
     budget_max: Amount | None = None
     currency: Currency | None = None
-    expires_at: datetime | None = None
+    expires_at: When | None = None
     delivery_address_id: Ref | None = None
     is_digital: bool | None = None
     attachments: list[FileId] | None = Field(None, max_length=MAX_FILES)
@@ -96,18 +105,18 @@ class RequestUpdate(Input):
 
 
 class CancelRequest(Input):
-    reason: Text | None = Field(
+    reason: MultiLine | None = Field(
         None, max_length=REASON_MAX, description="Required when an admin cancels"
     )
 
 
 class ForceTransition(Input):
     to: Status
-    reason: Text = Field(min_length=1, max_length=REASON_MAX)
+    reason: VisibleText = Field(min_length=1, max_length=REASON_MAX)
 
 
 class Delivery(Input):
-    note: Text | None = Field(None, max_length=NOTE_MAX)
+    note: MultiLine | None = Field(None, max_length=NOTE_MAX)
     files: list[FileId] = Field(default_factory=list, max_length=MAX_FILES)
 
 

@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
 
-from bazaar.kit.fields import Text
+from bazaar.kit.fields import MultiLine
 from bazaar.kit.schemas import Input, Schema
 
 REVIEW_TEXT_MAX = 2000
@@ -21,7 +21,7 @@ ReviewRole = Literal["buyer", "seller"]
 class ReviewCreate(Input):
     request_id: str = Field(min_length=1, max_length=64, description="Request UUID or legacy id")
     rating: Rating = Field(description="Whole stars, 1 to 5")
-    text: Text | None = Field(None, max_length=REVIEW_TEXT_MAX)
+    text: MultiLine | None = Field(None, max_length=REVIEW_TEXT_MAX)
 
     @field_validator("text")
     @classmethod

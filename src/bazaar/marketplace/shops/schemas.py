@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 from pydantic import BeforeValidator, Field, field_validator
 
-from bazaar.kit.fields import Currency
+from bazaar.kit.fields import Currency, MultiLine, VisibleLine
 from bazaar.kit.money import to_decimal
 from bazaar.kit.schemas import Input, MoneyStr, Schema
 from bazaar.marketplace.categories.slugs import SLUG_MAX, check_slug
@@ -49,9 +49,9 @@ Price = Annotated[Decimal | None, BeforeValidator(_price)]
 
 
 class Policies(Input):
-    returns: str | None = Field(None, max_length=TEXT_MAX)
-    shipping: str | None = Field(None, max_length=TEXT_MAX)
-    warranty: str | None = Field(None, max_length=TEXT_MAX)
+    returns: MultiLine | None = Field(None, max_length=TEXT_MAX)
+    shipping: MultiLine | None = Field(None, max_length=TEXT_MAX)
+    warranty: MultiLine | None = Field(None, max_length=TEXT_MAX)
 
 
 class AutoAcceptIn(Input):
@@ -70,7 +70,7 @@ class AutoAcceptIn(Input):
 
 
 class ShopFields(Input):
-    description: str | None = Field(None, max_length=TEXT_MAX)
+    description: MultiLine | None = Field(None, max_length=TEXT_MAX)
     logo_file_id: uuid.UUID | None = Field(None, description="An uploaded file's id")
     policies: Policies | None = None
     payout_wallets: dict[str, str] | None = Field(
@@ -98,7 +98,7 @@ def _shop_slug(value: str | None) -> str | None:
 
 
 class ShopCreate(ShopFields):
-    name: str = Field(min_length=1, max_length=NAME_MAX)
+    name: VisibleLine = Field(min_length=1, max_length=NAME_MAX)
     slug: str | None = Field(
         None, max_length=SLUG_MAX, description="URL slug; derived from the name when omitted"
     )
@@ -112,7 +112,7 @@ class ShopCreate(ShopFields):
 class ShopUpdate(ShopFields):
     """Only the fields present in the body change; objects and lists are replaced whole."""
 
-    name: str | None = Field(None, min_length=1, max_length=NAME_MAX)
+    name: VisibleLine | None = Field(None, min_length=1, max_length=NAME_MAX)
     slug: str | None = Field(None, max_length=SLUG_MAX)
 
     @field_validator("name", "policies", "payout_wallets", "accepted_tokens", "auto_accept")

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator
 
-from bazaar.kit.fields import Currency, Network, Price, Ref, Text
+from bazaar.kit.fields import Currency, MultiLine, Network, Price, Ref, VisibleLine
 from bazaar.kit.schemas import Input, MoneyStr, Schema
 from bazaar.marketplace.limits import (
     DESCRIPTION_MAX,
@@ -24,8 +24,8 @@ DeliveryDays = Annotated[int, Field(ge=1, le=365)]
 
 
 class TemplateCreate(Input):
-    title: Text = Field(min_length=TITLE_MIN, max_length=TITLE_MAX)
-    description: Text = Field("", max_length=DESCRIPTION_MAX)
+    title: VisibleLine = Field(min_length=TITLE_MIN, max_length=TITLE_MAX)
+    description: MultiLine = Field("", max_length=DESCRIPTION_MAX)
     price: Price = Field(description='Decimal string, e.g. "25.00"')
     currency: Currency = "USDC"
     network: Network = Field(description="EVM chain id to be paid on (a name such as `base` too)")
@@ -49,8 +49,8 @@ _REQUIRED_ON_PATCH = (
 class TemplateUpdate(Input):
     """Only the fields sent are changed; `categoryId` may be set to null."""
 
-    title: Text | None = Field(None, min_length=TITLE_MIN, max_length=TITLE_MAX)
-    description: Text | None = Field(None, max_length=DESCRIPTION_MAX)
+    title: VisibleLine | None = Field(None, min_length=TITLE_MIN, max_length=TITLE_MAX)
+    description: MultiLine | None = Field(None, max_length=DESCRIPTION_MAX)
     price: Price | None = None
     currency: Currency | None = None
     network: Network = None
@@ -94,7 +94,9 @@ class InstantiateTemplate(Input):
     quantity: int = Field(1, ge=1, le=QUANTITY_MAX, description="The offer is price × quantity")
     delivery_address_id: Ref | None = Field(None, description="One of your addresses")
     is_digital: bool | None = Field(None, description="Digital delivery: no address needed")
-    message: Text | None = Field(None, max_length=MESSAGE_MAX, description="Note to the seller")
+    message: MultiLine | None = Field(
+        None, max_length=MESSAGE_MAX, description="Note to the seller"
+    )
 
 
 class TemplateOrder(Schema):
