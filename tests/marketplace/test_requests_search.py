@@ -3,18 +3,23 @@ bounded number of SQL statements per page."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
 import sqlalchemy as sa
+from alembic import command
 
 from bazaar.kit.db import Database, utcnow
+from bazaar.kit.migrations import alembic_config, upgrade
 from bazaar.marketplace.requests.search import search_clause
-from bazaar.models import PurchaseRequest, SellerOffer
+from bazaar.models import PurchaseRequest, SellerOffer, User
+from tests.conftest import PG_ADMIN_URL, _pg_exec, base_settings
 from tests.fixtures.sql import count_statements
 from tests.fixtures.users import Account, MakeUser
 from tests.marketplace.test_requests_support import REQUESTS, accepted_deal, post_request
@@ -65,6 +70,46 @@ async def test_search_matches_words_in_title_and_description(
     assert await ids(client, q="fitting") == [str(bag)]  # "Fits" in the description
     assert await ids(client, q="submarine") == []
     assert len(await ids(client, q="   ")) == 3  # blank search = no search
+
+
+# The same cases on both databases: one meaning of a search (kit/textsearch.py).
+SAME_EVERYWHERE = [
+    ("radio", {"radio", "radio_clock"}),
+    ("-radio", {"radio", "radio_clock"}),  # no exclusion: `-` separates words
+    ("clock -radio", {"radio_clock"}),
+    ("radio or clock", set()),  # `or` is a word like any other, and no request has it
+    ("FM or radio", {"radio"}),  # ... which "FM or AM" has
+    ("clock radio", {"radio_clock"}),  # every word, in any order
+    ('"radio clock"', {"radio_clock"}),  # quotes are no phrase
+    ('"clock radio"', {"radio_clock"}),
+    ("the", {"the_lamp"}),  # no stop words: `the` is a word
+    ("lamps", {"the_lamp"}),  # English stems: lamps = lamp
+    ("rad", set()),  # whole stems, never a prefix
+    ("RADIOS", {"radio", "radio_clock"}),
+    ("câmera", {"camera"}),  # accents and case are ignored
+    ("CAMERA", {"camera"}),
+    ("tv", {"tv"}),
+    ("２５６gb", {"tv"}),  # NFKC: full-width digits are digits
+    ("NEAR(radio clock)", set()),  # NEAR is a word too, and no request has it
+    ("(radio) AND (clock)", {"radio_clock"}),  # `and` is a word its description has
+    ("radio*", {"radio", "radio_clock"}),
+    ("!!!", set()),  # no words: nothing
+]
+
+
+@pytest.mark.parametrize(("q", "expected"), SAME_EVERYWHERE)
+async def test_search_means_the_same_on_every_database(
+    client: httpx.AsyncClient, db: Database, buyer: Account, q: str, expected: set[str]
+) -> None:
+    made = {
+        "radio": await seed(db, buyer, title="Portable radio", description="FM or AM"),
+        "radio_clock": await seed(db, buyer, title="Clock with alarm", description="and a radio"),
+        "the_lamp": await seed(db, buyer, title="The lamp", description="Brass, 1930s"),
+        "camera": await seed(db, buyer, title="Câmera antiga", description=""),
+        "tv": await seed(db, buyer, title="TV box", description="256GB storage"),
+    }
+    names = {str(v): k for k, v in made.items()}
+    assert {names[i] for i in await ids(client, q=q)} == expected
 
 
 async def test_search_follows_edits(client: httpx.AsyncClient, buyer: Account) -> None:
@@ -311,3 +356,63 @@ async def test_list_items_hide_the_street_address(
     [item] = (await client.get(REQUESTS)).json()["data"]["items"]
     assert item["shipsTo"] == {"city": "Oslo", "country": "NO"}
     assert "deliveryAddress" not in item
+
+
+async def test_the_search_migration_indexes_existing_requests_and_goes_back(
+    tmp_path: Path, backend: str
+) -> None:
+    """Migration 0007 fills `search_text` for requests that exist, and its downgrade
+    restores the previous search index (then upgrading again fills it again)."""
+    extra: dict[str, Any] = {}
+    name = f"bazaar_mig_{uuid.uuid4().hex[:10]}"
+    if backend == "postgresql":
+        await asyncio.to_thread(_pg_exec, f'CREATE DATABASE "{name}"')
+        extra["pg_url"] = f"{PG_ADMIN_URL.rsplit('/', 1)[0]}/{name}"
+    settings = base_settings(tmp_path, **extra)
+    config = alembic_config()
+    config.attributes["settings"] = settings
+    database = Database(settings)
+    try:
+        await asyncio.to_thread(upgrade, settings)
+        async with database.session() as session:
+            user = User(email="m@example.com", roles=["buyer"])
+            session.add(user)
+            await session.flush()
+            session.add(PurchaseRequest(buyer_id=user.id, title="Brass lamps", status="open"))
+            await session.commit()
+
+        async def found(q: str) -> int:
+            async with database.session(False) as session:
+                stmt = sa.select(sa.func.count()).where(search_clause(q, backend))
+                return int((await session.execute(stmt.select_from(PurchaseRequest))).scalar_one())
+
+        assert await found("lamp") == 1
+        await database.dispose()
+        await asyncio.to_thread(command.downgrade, config, "0006_payment_token_contract")
+        await asyncio.to_thread(upgrade, settings)
+        assert await found("brass lamp") == 1
+        assert await found("lamps copper") == 0
+    finally:
+        await database.dispose()
+        if backend == "postgresql":
+            await asyncio.to_thread(_pg_exec, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def test_the_stemmer_is_porters() -> None:
+    """kit/textsearch.stem is the Porter stemmer SQLite's FTS5 `porter` tokenizer uses (the
+    one SQLite searched with before), checked word by word on the project's documentation."""
+    import re
+    import sqlite3
+
+    from bazaar.kit.textsearch import stem
+
+    docs = Path(__file__).resolve().parents[2] / "docs"
+    text = " ".join(p.read_text(encoding="utf-8") for p in sorted(docs.glob("*.md")))
+    vocabulary = sorted({w for w in re.findall(r"[a-z]+", text.lower()) if len(w) > 2})
+    assert len(vocabulary) > 1000
+    con = sqlite3.connect(":memory:")
+    con.execute("CREATE VIRTUAL TABLE t USING fts5(x, tokenize='porter ascii')")
+    con.execute("CREATE VIRTUAL TABLE v USING fts5vocab(t, 'row')")
+    con.execute("INSERT INTO t VALUES (?)", (" ".join(vocabulary),))
+    sqlite_stems = {row[0] for row in con.execute("SELECT term FROM v")}
+    assert {stem(w) for w in vocabulary} == sqlite_stems

@@ -8,10 +8,12 @@ from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy import event
 from sqlalchemy.orm import Mapped, mapped_column
 
 from bazaar.kit.db import Base, Entity, JSONType, utcnow
 from bazaar.kit.money import Money
+from bazaar.kit.textsearch import document
 
 LIVE_OFFER_STATUSES = ("pending", "accepted")
 
@@ -84,6 +86,21 @@ class PurchaseRequest(Entity, Base):
     completed_at: Mapped[datetime | None]
     delivery_note: Mapped[str | None] = mapped_column(sa.Text)
     delivery_files: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    # The stems of title and description for full-text search (kit/textsearch.py), kept
+    # in step by the listeners below: both databases search it the same way.
+    search_text: Mapped[str] = mapped_column(sa.Text, default="", server_default="")
+
+
+@event.listens_for(PurchaseRequest, "before_insert")
+def _index_new_request(_mapper: Any, _connection: Any, target: PurchaseRequest) -> None:
+    target.search_text = document(target.title, target.description)
+
+
+@event.listens_for(PurchaseRequest, "before_update")
+def _reindex_request(_mapper: Any, _connection: Any, target: PurchaseRequest) -> None:
+    state = sa.inspect(target)
+    if state.attrs.title.history.has_changes() or state.attrs.description.history.has_changes():
+        target.search_text = document(target.title, target.description)
 
 
 class RequestHistory(Base):
