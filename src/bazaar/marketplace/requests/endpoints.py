@@ -9,21 +9,13 @@ from fastapi import APIRouter, Query
 
 import bazaar.marketplace.jobs  # noqa: F401  (registers the marketplace timers)
 from bazaar.kit.deps import DatabaseDep, ReadSession, SettingsDep, WriteSession
-from bazaar.kit.errors import InvalidStateTransition, NotFound, Unauthorized, ValidationFailed
+from bazaar.kit.errors import Unauthorized, ValidationFailed
 from bazaar.kit.fields import safe_text
 from bazaar.kit.money import to_decimal
-from bazaar.kit.openapi import errors
 from bazaar.kit.pagination import Page, Pagination
 from bazaar.kit.schemas import Envelope
 from bazaar.marketplace.auth import Admin, Buyer, SignedIn, Viewer
 from bazaar.marketplace.requests import service, views
-from bazaar.marketplace.requests.errors import (
-    NotTheBuyer,
-    RequestNotEditable,
-    RequestNotFound,
-    TransitionForbidden,
-    TransitionNeedsInput,
-)
 from bazaar.marketplace.requests.schemas import (
     CancelRequest,
     Delivery,
@@ -40,12 +32,6 @@ router = APIRouter()
 
 SEARCH_MAX = 200
 
-# Documentation only (each request raises its own instance).
-_SIGN_IN_FOR_MINE = Unauthorized("Sign in to list your own requests (`mine=true`)")
-_ADDRESS_NOT_FOUND = NotFound("Address not found", code="ADDRESS_NOT_FOUND")
-# Every move of the state machine (machine.py).
-_TRANSITION = (RequestNotFound, TransitionForbidden, InvalidStateTransition)
-
 
 def _money_param(name: str, value: str | None) -> Decimal | None:
     if value is None or not value.strip():
@@ -59,7 +45,7 @@ def _money_param(name: str, value: str | None) -> Decimal | None:
     return amount
 
 
-@router.get("", response_model=Envelope[Page[RequestSummary]], responses=errors(_SIGN_IN_FOR_MINE))
+@router.get("", response_model=Envelope[Page[RequestSummary]])
 @router.get("/", include_in_schema=False, response_model=Envelope[Page[RequestSummary]])
 async def list_requests(
     session: ReadSession,
@@ -124,12 +110,7 @@ async def list_requests(
     return Envelope(data=page)
 
 
-@router.post(
-    "",
-    status_code=201,
-    response_model=Envelope[RequestDetail],
-    responses=errors(_ADDRESS_NOT_FOUND),
-)
+@router.post("", status_code=201, response_model=Envelope[RequestDetail])
 @router.post("/", status_code=201, include_in_schema=False, response_model=Envelope[RequestDetail])
 async def create_request(
     body: RequestCreate, buyer: Buyer, session: WriteSession, settings: SettingsDep
@@ -144,7 +125,7 @@ async def create_request(
     return Envelope(data=await views.detail(session, request, buyer))
 
 
-@router.get("/{ref}", response_model=Envelope[RequestDetail], responses=errors(RequestNotFound))
+@router.get("/{ref}", response_model=Envelope[RequestDetail])
 async def get_request(ref: str, viewer: Viewer, session: ReadSession) -> Envelope[RequestDetail]:
     """One request by UUID or legacy id, with its history and offer count.
 
@@ -157,11 +138,7 @@ async def get_request(ref: str, viewer: Viewer, session: ReadSession) -> Envelop
     return Envelope(data=await views.detail(session, request, viewer))
 
 
-@router.patch(
-    "/{ref}",
-    response_model=Envelope[RequestDetail],
-    responses=errors(RequestNotFound, NotTheBuyer, RequestNotEditable, _ADDRESS_NOT_FOUND),
-)
+@router.patch("/{ref}", response_model=Envelope[RequestDetail])
 async def update_request(
     ref: str, body: RequestUpdate, user: SignedIn, session: WriteSession, settings: SettingsDep
 ) -> Envelope[RequestDetail]:
@@ -175,9 +152,7 @@ async def update_request(
     return Envelope(data=await views.detail(session, request, user))
 
 
-@router.post(
-    "/{ref}/publish", response_model=Envelope[RequestDetail], responses=errors(*_TRANSITION)
-)
+@router.post("/{ref}/publish", response_model=Envelope[RequestDetail])
 async def publish_request(
     ref: str, user: SignedIn, session: WriteSession, settings: SettingsDep
 ) -> Envelope[RequestDetail]:
@@ -187,9 +162,7 @@ async def publish_request(
     return Envelope(data=await views.detail(session, request, user))
 
 
-@router.post(
-    "/{ref}/cancel", response_model=Envelope[RequestDetail], responses=errors(*_TRANSITION)
-)
+@router.post("/{ref}/cancel", response_model=Envelope[RequestDetail])
 async def cancel_request(
     ref: str, user: SignedIn, session: WriteSession, body: CancelRequest | None = None
 ) -> Envelope[RequestDetail]:
@@ -202,9 +175,7 @@ async def cancel_request(
     return Envelope(data=await views.detail(session, request, user))
 
 
-@router.post(
-    "/{ref}/deliver", response_model=Envelope[RequestDetail], responses=errors(*_TRANSITION)
-)
+@router.post("/{ref}/deliver", response_model=Envelope[RequestDetail])
 async def deliver_request(
     ref: str, body: Delivery, user: SignedIn, session: WriteSession, settings: SettingsDep
 ) -> Envelope[RequestDetail]:
@@ -217,11 +188,7 @@ async def deliver_request(
     return Envelope(data=await views.detail(session, request, user))
 
 
-@router.post(
-    "/{ref}/force-transition",
-    response_model=Envelope[RequestDetail],
-    responses=errors(*_TRANSITION, TransitionNeedsInput),
-)
+@router.post("/{ref}/force-transition", response_model=Envelope[RequestDetail])
 async def force_transition(
     ref: str, body: ForceTransition, admin: Admin, session: WriteSession, settings: SettingsDep
 ) -> Envelope[RequestDetail]:
