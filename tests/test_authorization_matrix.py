@@ -101,7 +101,12 @@ class World:
 
     async def _template(self, active: bool) -> Target:
         await self.make_shop(self.a)
-        body = {"title": "Hand-bound notebook", "price": "12.50", "isActive": active}
+        body = {
+            "title": "Hand-bound notebook",
+            "price": "12.50",
+            "network": 8453,
+            "isActive": active,
+        }
         answer = await self.client.post(TEMPLATES, json=body, headers=self.a.headers)
         assert answer.status_code == 201, answer.text
         data = answer.json()["data"]
