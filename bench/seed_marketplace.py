@@ -22,6 +22,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from bazaar.kit.db import SQLITE_OPTIMIZE, Database, utcnow
+from bazaar.kit.textsearch import document
 from bazaar.marketplace.categories.seed import seed_categories
 from bazaar.models import Category, PurchaseRequest, SellerOffer, User
 
@@ -135,11 +136,15 @@ def _request_row(
     else:
         expires = created + timedelta(days=rng.randint(1, 14))
         expires = min(expires, now - timedelta(minutes=5)) if status == "expired" else expires
+    title = f"{adj.capitalize()} {noun} {qual}"
+    description = " ".join(s.format(**words) for s in picked)
     return {
         "id": uuid.UUID(int=rng.getrandbits(128), version=4),
         "buyer_id": buyer,
-        "title": f"{adj.capitalize()} {noun} {qual}",
-        "description": " ".join(s.format(**words) for s in picked),
+        "title": title,
+        "description": description,
+        # Core inserts skip the model's listener: the search terms are written here.
+        "search_text": document(title, description),
         "category_id": category.id if category else None,
         "quantity": rng.choice([1, 1, 1, 1, 2, 3]),
         "budget_min": low,
