@@ -189,6 +189,7 @@ CASES: dict[tuple[str, str], Case] = {
     ("POST", OFF + "/withdraw"): scoped(World.offer, "OFFER_NOT_FOUND"),
     ("POST", OFF + "/reject"): scoped(World.offer, "OFFER_NOT_FOUND", reason="no"),
     ("POST", OFF + "/accept"): scoped(World.offer, "OFFER_NOT_FOUND", version=1),
+    ("POST", OFF + "/confirm"): scoped(World.offer, "OFFER_NOT_FOUND", termsVersion=1),
     # Templates: an inactive one is its owner's; any one is changed by its owner only.
     ("GET", TPL): scoped(World.inactive_template, "TEMPLATE_NOT_FOUND", anonymous=404),
     ("PATCH", TPL): scoped(World.active_template, "TEMPLATE_NOT_FOUND", title="Taken over"),

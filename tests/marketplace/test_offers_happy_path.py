@@ -74,7 +74,11 @@ async def test_request_two_offers_accept_one(
 
     # 4. The buyer accepts Alice's offer.
     winner = offers[alice.email]
-    accepted = await client.post(f"{OFFERS}/{winner['id']}/accept", headers=buyer.headers)
+    accepted = await client.post(
+        f"{OFFERS}/{winner['id']}/accept",
+        json={"version": winner["version"]},
+        headers=buyer.headers,
+    )
     assert accepted.status_code == 200, accepted.text
     body = accepted.json()["data"]
     assert body["requestStatus"] == "accepted"

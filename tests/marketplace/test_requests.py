@@ -260,17 +260,17 @@ async def test_buyer_edits_a_draft_and_an_open_request(
     request = await post_request(client, buyer)
     await post_offer(client, seller, request["id"])
     url = f"{REQUESTS}/{request['id']}"
-    r = await client.patch(
-        url,
-        json={"title": "Leica M6", "budgetMax": "900", "budgetMin": None},
-        headers=buyer.headers,
-    )
+    r = await client.patch(url, json={"budgetMax": "900", "budgetMin": None}, headers=buyer.headers)
     assert r.status_code == 200, r.text
     data = r.json()["data"]
-    assert (data["title"], data["budgetMin"], data["budgetMax"]) == ("Leica M6", None, "900")
+    assert (data["budgetMin"], data["budgetMax"], data["termsVersion"]) == (None, "900", 1)
     # The seller with a pending offer hears about it.
     [note] = await notified(db, seller, "request.updated")
     assert note["requestId"] == request["id"]
+    r = await client.patch(url, json={"title": "Leica M6"}, headers=buyer.headers)
+    assert (r.json()["data"]["title"], r.json()["data"]["termsVersion"]) == ("Leica M6", 2)
+    [note] = await notified(db, seller, "request.terms_changed")
+    assert (note["requestId"], note["termsVersion"]) == (request["id"], 2)
 
     bad = await client.patch(url, json={"budgetMin": "1000"}, headers=buyer.headers)
     assert bad.status_code == 400

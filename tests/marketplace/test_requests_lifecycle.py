@@ -10,13 +10,13 @@ import httpx
 import pytest
 
 from bazaar.config import Settings
-from bazaar.kit.db import Database, utcnow
-from bazaar.marketplace.requests import service
+from bazaar.kit.db import Database
 from bazaar.models import Payment, PurchaseRequest
 from tests.fixtures.users import Account, MakeUser
 from tests.marketplace.test_requests_support import (
     REQUESTS,
     accepted_deal,
+    fund,
     get_offer,
     get_request,
     history_of,
@@ -27,14 +27,6 @@ from tests.marketplace.test_requests_support import (
     post_request,
     update_rows,
 )
-
-
-async def fund(db: Database, request_id: str) -> None:
-    """What the payments issue does when the payment is held in escrow."""
-    async with db.session() as session:
-        request = await service.get_unscoped(session, request_id, lock=True)
-        await service.mark_funded(session, request, utcnow(), settings=db.settings)
-        await session.commit()
 
 
 async def funded_deal(
@@ -161,7 +153,7 @@ async def test_only_the_accepted_seller_delivers_and_only_when_funded(
     await post_offer(client, rival, request["id"])
     offer = await post_offer(client, seller, request["id"])
     accepted = await client.post(
-        f"/api/marketplace/offers/{offer['id']}/accept", headers=buyer.headers
+        f"/api/marketplace/offers/{offer['id']}/accept", json={"version": 1}, headers=buyer.headers
     )
     assert accepted.status_code == 200
     url = f"{REQUESTS}/{request['id']}/deliver"

@@ -14,7 +14,8 @@ from typing import Any
 import httpx
 import sqlalchemy as sa
 
-from bazaar.kit.db import Database
+from bazaar.kit.db import Database, utcnow
+from bazaar.marketplace.requests import service as requests
 from bazaar.models import Job, Payment, PurchaseRequest, RequestHistory, SellerOffer
 from tests.fixtures.users import Account
 
@@ -60,8 +61,11 @@ async def post_offer(
 
 
 async def accept(
-    client: httpx.AsyncClient, who: Account, offer_id: str, **body: Any
+    client: httpx.AsyncClient, who: Account, offer_id: str, version: int | None = 1, **body: Any
 ) -> httpx.Response:
+    """`version` is the offer version the buyer reviewed (1: as made); None sends none."""
+    if version is not None:
+        body["version"] = version
     return await client.post(f"{OFFERS}/{offer_id}/accept", json=body or None, headers=who.headers)
 
 
@@ -74,6 +78,15 @@ async def accepted_deal(
     response = await accept(client, buyer, offer["id"])
     assert response.status_code == 200, response.text
     return request, offer
+
+
+async def fund(db: Database, request_id: str | uuid.UUID) -> None:
+    """What the payments issue does when the payment is held in escrow (the system's move:
+    not even an admin may force it)."""
+    async with db.session() as session:
+        request = await requests.get_unscoped(session, request_id, lock=True)
+        await requests.mark_funded(session, request, utcnow(), settings=db.settings)
+        await session.commit()
 
 
 async def get_request(db: Database, request_id: str | uuid.UUID) -> PurchaseRequest:

@@ -170,7 +170,10 @@ def test_final_states_have_no_way_out() -> None:
     assert not [edge for edge in state.TRANSITIONS if edge[0] in state.FINAL]
 
 
-@pytest.mark.parametrize("edge", EDGES, ids=lambda e: f"{e[0]}->{e[1]}")
+FORCEABLE = [edge for edge in EDGES if state.TRANSITIONS[edge].forceable]
+
+
+@pytest.mark.parametrize("edge", FORCEABLE, ids=lambda e: f"{e[0]}->{e[1]}")
 async def test_admin_force_takes_any_edge_and_only_an_admin_may(
     db: Database, edge: tuple[str, str]
 ) -> None:
@@ -180,6 +183,19 @@ async def test_admin_force_takes_any_edge_and_only_an_admin_may(
     assert await attempt(db, world, edge[1], "admin", force=True) is None
     [entry] = await history(db, world.request_id)
     assert (entry.actor_id, entry.actor_role) == (world.users["admin"], "admin")
+
+
+async def test_funding_comes_from_the_chain_and_cannot_be_forced(db: Database) -> None:
+    """SPEC §4: `accepted → funded` is true when the payment is held in escrow, which the
+    chain says; not even an admin may force it. The system's move still works."""
+    assert [e for e in EDGES if not state.TRANSITIONS[e].forceable] == [("accepted", "funded")]
+    world = await make_world(db, "accepted")
+    error = await attempt(db, world, "funded", "admin", force=True)
+    assert error is not None
+    assert (error.status_code, error.code) == (409, "TRANSITION_NOT_FORCEABLE")
+    assert await status_of(db, world.request_id) == "accepted"
+    assert await history(db, world.request_id) == []
+    assert await attempt(db, world, "funded", "system") is None
 
 
 async def test_two_racing_movers_only_one_wins(db: Database) -> None:

@@ -291,8 +291,9 @@ async def test_ordering_makes_an_open_request_for_the_shop_with_its_offer(
     assert request["targetShopId"] == str(shop.id)
     assert request["templateId"] == template["id"]
     assert request["title"] == LAMP["title"]
-    assert request["description"].startswith(LAMP["description"])
-    assert request["description"].endswith("Note from the buyer: Gift wrap, please")
+    # The buyer's note is the shop's to read, not part of the public description.
+    assert request["description"] == LAMP["description"]
+    assert request["buyerNote"] == "Gift wrap, please"
     assert (request["quantity"], request["budgetMin"], request["budgetMax"]) == (2, "51", "51")
     assert request["expiresAt"] is not None
 
@@ -306,7 +307,9 @@ async def test_ordering_makes_an_open_request_for_the_shop_with_its_offer(
 
     # The buyer can accept the automatic offer like any other: a payment is due.
     accepted = await client.post(
-        f"/api/marketplace/offers/{offer['id']}/accept", json={}, headers=buyer.headers
+        f"/api/marketplace/offers/{offer['id']}/accept",
+        json={"version": offer["version"]},
+        headers=buyer.headers,
     )
     assert accepted.status_code == 200, accepted.text
     assert accepted.json()["data"]["requestStatus"] == "accepted"
@@ -363,6 +366,12 @@ async def test_who_may_order_from_a_template(
     hidden = await create_template(client, seller, isActive=False)
     order = {"isDigital": True}
 
+    # A seller who also buys still cannot order from their own shop.
+    async with db.session() as session:
+        await session.execute(
+            sa.update(User).where(User.id == seller.id).values(roles=["buyer", "seller"])
+        )
+        await session.commit()
     own = await client.post(
         f"{URL}/{template['id']}/instantiate", json=order, headers=seller.headers
     )
@@ -376,13 +385,18 @@ async def test_who_may_order_from_a_template(
     assert anonymous.status_code == 401
     assert (await stored_counts(db))["purchase_requests"] == 0
 
-    # Any signed-in user may order, a seller without the buyer role included.
+    # Ordering creates a request: the buyer role, as for POST /requests. A seller without
+    # it, or an account an admin left with the seller role only, orders nothing.
     other_seller = await make_user(["seller"])
     r = await client.post(
         f"{URL}/{template['id']}/instantiate", json=order, headers=other_seller.headers
     )
+    assert r.status_code == 403, r.text
+    assert r.json()["error"]["code"] == "ROLE_REQUIRED"
+    assert (await stored_counts(db))["purchase_requests"] == 0
+    r = await client.post(f"{URL}/{template['id']}/instantiate", json=order, headers=buyer.headers)
     assert r.status_code == 201, r.text
-    assert r.json()["data"]["request"]["buyerId"] == str(other_seller.id)
+    assert r.json()["data"]["request"]["buyerId"] == str(buyer.id)
 
 
 async def test_delivery_address_or_digital(

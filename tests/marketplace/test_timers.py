@@ -19,6 +19,7 @@ from bazaar.marketplace import jobs
 from bazaar.models import Payment, RequestHistory, SellerOffer
 from tests.fixtures.users import Account, MakeUser
 from tests.marketplace.test_requests_support import (
+    accept,
     accepted_deal,
     get_offer,
     get_request,
@@ -82,7 +83,7 @@ async def test_funding_window_lapse_reopens_the_request(
     request = await post_request(client, buyer)
     superseded = await post_offer(client, rival, request["id"])
     offer = await post_offer(client, seller, request["id"])
-    r = await client.post(f"/api/marketplace/offers/{offer['id']}/accept", headers=buyer.headers)
+    r = await accept(client, buyer, offer["id"])
     deadline = iso(r.json()["data"]["fundingDeadline"])
 
     assert await sweep(db, jobs.lapse_funding_windows, deadline - timedelta(seconds=1)) == 0
@@ -105,9 +106,7 @@ async def test_funding_window_lapse_reopens_the_request(
     assert len(await notified(db, seller, "request.funding_expired")) == 1
     # Open again: the rival may offer anew and the buyer may accept it.
     again = await post_offer(client, rival, request["id"], price="70")
-    accepted = await client.post(
-        f"/api/marketplace/offers/{again['id']}/accept", headers=buyer.headers
-    )
+    accepted = await accept(client, buyer, again["id"])
     assert accepted.status_code == 200
     assert len(await payments_of(db, request["id"])) == 2
 
@@ -140,7 +139,7 @@ async def test_pending_offer_expires_at_its_own_deadline(
     [told] = await notified(db, seller, "offer.expired")
     assert told["offerId"] == short["id"]
     # An accepted offer is not a pending one: its expiry passing changes nothing.
-    r = await client.post(f"/api/marketplace/offers/{longer['id']}/accept", headers=buyer.headers)
+    r = await accept(client, buyer, longer["id"])
     assert r.status_code == 200
     far = iso(request["expiresAt"]) + timedelta(days=1)
     assert await sweep(db, jobs.expire_offers, far) == 0

@@ -86,6 +86,12 @@ class PurchaseRequest(Entity, Base):
     completed_at: Mapped[datetime | None]
     delivery_note: Mapped[str | None] = mapped_column(sa.Text)
     delivery_files: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    # What is bought, as a number: an edit of the item, quantity, currency or delivery
+    # raises it, and an offer answers one version (SellerOffer.terms_version).
+    terms_version: Mapped[int] = mapped_column(default=1, server_default="1")
+    # The buyer's note to the shop when ordering from a template: private to the buyer,
+    # that shop and admins (never in the public description, never searched).
+    buyer_note: Mapped[str | None] = mapped_column(sa.Text)
     # The stems of title and description for full-text search (kit/textsearch.py), kept
     # in step by the listeners below: both databases search it the same way.
     search_text: Mapped[str] = mapped_column(sa.Text, default="", server_default="")
@@ -154,6 +160,8 @@ class SellerOffer(Entity, Base):
     expires_at: Mapped[datetime | None]
     version: Mapped[int] = mapped_column(default=1)
     from_template: Mapped[bool] = mapped_column(default=False)
+    # The request's terms version this offer answers; the seller re-confirms after a change.
+    terms_version: Mapped[int] = mapped_column(default=1, server_default="1")
 
 
 class RequestTemplate(Entity, Base):

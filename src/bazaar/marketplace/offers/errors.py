@@ -30,6 +30,24 @@ class OfferChanged(Conflict):
     message = "The seller changed this offer; review the new version before accepting"
 
 
+class OfferTermsOutdated(Conflict):
+    code = "OFFER_TERMS_OUTDATED"
+    message = (
+        "The request's terms changed after this offer was made; its seller must confirm it "
+        "for the current terms before it can be accepted"
+    )
+
+
+class TermsChanged(Conflict):
+    code = "REQUEST_TERMS_CHANGED"
+    message = "The request's terms changed again; review the current terms before confirming"
+
+
+class OfferSellerUnavailable(Conflict):
+    code = "OFFER_SELLER_UNAVAILABLE"
+    message = "The seller of this offer can no longer sell (banned or no longer a seller)"
+
+
 class OwnRequest(Forbidden):
     code = "OWN_REQUEST"
     message = "You cannot make an offer on your own request"

@@ -51,6 +51,18 @@ async def get_unscoped(
     return await find_by_ref(session, sa.select(SellerOffer), SellerOffer, ref, lock=lock)
 
 
+async def seller_account(session: AsyncSession, seller_id: uuid.UUID) -> User | None:
+    """The offer's seller, under a shared row lock (PostgreSQL) until the transaction ends:
+    a ban or role change waits for the accept that checked the account."""
+    stmt = (
+        sa.select(User)
+        .where(User.id == seller_id)
+        .with_for_update(read=True)
+        .execution_options(populate_existing=True)
+    )
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
 async def live_offer(
     session: AsyncSession, request_id: uuid.UUID, seller_id: uuid.UUID
 ) -> SellerOffer | None:

@@ -59,8 +59,18 @@ class OfferUpdate(Input):
 
 
 class AcceptOffer(Input):
-    version: int | None = Field(
-        None, ge=1, description="The offer version you reviewed; 409 OFFER_CHANGED if edited"
+    version: int = Field(
+        ge=1,
+        description="The offer version you reviewed (required); 409 OFFER_CHANGED if the "
+        "seller edited it since",
+    )
+
+
+class ConfirmOffer(Input):
+    terms_version: int = Field(
+        ge=1,
+        description="The request's `termsVersion` you reviewed; 409 REQUEST_TERMS_CHANGED if "
+        "the buyer changed the terms again since",
     )
 
 
@@ -81,6 +91,10 @@ class OfferOut(Schema):
     status: str
     expires_at: datetime | None
     version: int
+    terms_version: int = Field(
+        description="The request's terms version this offer answers; when the request's "
+        "`termsVersion` is higher, the seller must confirm the offer before it can be accepted"
+    )
     from_template: bool
     created_at: datetime
     updated_at: datetime

@@ -1,5 +1,8 @@
-"""Seller offer rules: make, edit, withdraw, reject, accept (which locks the deal and creates
-the payment), list, and the expiry of offers nobody accepted.
+"""Seller offer rules: make, edit, confirm for new terms, withdraw, reject, accept (which
+locks the deal and creates the payment), list, and the expiry of offers nobody accepted.
+
+An offer answers one version of its request's terms (`terms_version`): after the buyer
+changes what is bought, the offer cannot be accepted until its seller confirms it again.
 
 Lock order on PostgreSQL: the request row, then offer rows, then the payment row.
 """
@@ -28,7 +31,10 @@ from bazaar.marketplace.offers.errors import (
     OfferExpired,
     OfferNotFound,
     OfferNotPending,
+    OfferSellerUnavailable,
+    OfferTermsOutdated,
     OwnRequest,
+    TermsChanged,
 )
 from bazaar.marketplace.offers.schemas import (
     MyOfferOut,
@@ -141,6 +147,9 @@ async def create_offer(
         status=PENDING,
         expires_at=_expiry(data.expires_at, request, now, settings),
         version=1,
+        # Read under the shared lock above: a terms edit (which locks the request for
+        # update) cannot slip in before this offer is stored.
+        terms_version=request.terms_version,
         from_template=from_template,
         created_at=now,
         updated_at=now,
@@ -211,6 +220,46 @@ async def _request_of(session: AsyncSession, offer: SellerOffer) -> PurchaseRequ
     return await requests.get_unscoped(session, offer.request_id)
 
 
+async def confirm(
+    session: AsyncSession,
+    ref: str,
+    seller: User,
+    *,
+    terms_version: int,
+    now: datetime | None = None,
+) -> SellerOffer:
+    """The seller confirms a pending offer for the request's current terms, the version
+    they reviewed (`terms_version`; 409 REQUEST_TERMS_CHANGED if the buyer changed them
+    again). Price and version stay: the seller edits the offer to change them. Confirming
+    an offer that already answers the current terms changes nothing."""
+    now = now or utcnow()
+    offer = await get_readable(session, ref, seller)
+    if offer.seller_id != seller.id:
+        raise NotTheSeller()
+    if not seller.has_role("seller"):
+        raise RoleRequired.any_of("seller")
+    # Lock order: the request (shared: a terms edit or an accept waits), then the offer.
+    request = await requests.get_unscoped(session, offer.request_id, share=True)
+    offer = await _locked(session, offer)
+    if offer.status != PENDING:
+        raise OfferNotPending()
+    if request.status != state.OPEN or requests.lapsed(request, now):
+        raise RequestNotOpen()
+    if _expired(offer, now):
+        raise OfferExpired()
+    if terms_version != request.terms_version:
+        raise TermsChanged(details={"currentTermsVersion": request.terms_version})
+    if offer.terms_version == request.terms_version:
+        return offer
+    offer.terms_version = request.terms_version
+    offer.updated_at = now
+    await session.flush()
+    info = _info(offer, request, version=offer.version, termsVersion=offer.terms_version)
+    await notify(session, request.buyer_id, "offer.confirmed", info)
+    await requests.emit(session, f"user:{request.buyer_id}", "offer:updated", info)
+    return offer
+
+
 async def withdraw(
     session: AsyncSession, ref: str, seller: User, *, now: datetime | None = None
 ) -> SellerOffer:
@@ -254,19 +303,29 @@ async def reject(
     return offer
 
 
+async def _check_seller(session: AsyncSession, offer: SellerOffer) -> None:
+    """The offer's seller can still sell: not banned, still holding the seller role. Their
+    row stays share-locked until the accept commits, so a ban waits for it."""
+    seller = await repo.seller_account(session, offer.seller_id)
+    if seller is None or seller.banned_at is not None or not seller.has_role("seller"):
+        raise OfferSellerUnavailable()
+
+
 async def accept(
     session: AsyncSession,
     ref: str,
     buyer: User,
     *,
-    version: int | None = None,
+    version: int,
     settings: Settings,
     now: datetime | None = None,
 ) -> tuple[SellerOffer, PurchaseRequest, Payment]:
-    """The buyer accepts a pending offer: the request becomes `accepted` at the offer's
-    price, every other pending offer is superseded, and a pending payment is due before the
-    funding deadline (now + PAYMENT_WINDOW)."""
+    """The buyer accepts a pending offer, at the `version` they reviewed, made for the
+    request's current terms: the request becomes `accepted` at the offer's price, every
+    other pending offer is superseded, and a pending payment is due before the funding
+    deadline (now + PAYMENT_WINDOW)."""
     now = now or utcnow()
+    requests.require_buyer_role(buyer)
     offer = await get_readable(session, ref, buyer)
     # The request row is the lock every accept of this request queues on (taken before the
     # offer's: see the lock order above). Unscoped: the offer was readable, so is this.
@@ -281,8 +340,16 @@ async def accept(
         raise OfferNotPending(f"This offer is {offer.status}")
     if _expired(offer, now):
         raise OfferExpired()
-    if version is not None and version != offer.version:
+    if version != offer.version:
         raise OfferChanged(details={"currentVersion": offer.version})
+    if offer.terms_version != request.terms_version:
+        raise OfferTermsOutdated(
+            details={
+                "offerTermsVersion": offer.terms_version,
+                "requestTermsVersion": request.terms_version,
+            }
+        )
+    await _check_seller(session, offer)
     request.locked_price = offer.price
     request.accepted_offer_id = offer.id
     request.funding_deadline = now + settings.payment_window

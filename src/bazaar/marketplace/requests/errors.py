@@ -28,6 +28,14 @@ class RequestNotOpen(Conflict):
     message = "This request is not open for offers"
 
 
+class TransitionNotForceable(Conflict):
+    code = "TRANSITION_NOT_FORCEABLE"
+    message = (
+        "This move cannot be forced: a request is funded only when the payment is confirmed "
+        "held in escrow on the chain"
+    )
+
+
 class TransitionNeedsInput(Conflict):
     code = "TRANSITION_NEEDS_INPUT"
     message = "This transition needs more than a reason; use its own endpoint"

@@ -13,7 +13,11 @@ from bazaar.kit.db import utcnow
 from bazaar.kit.jobs import enqueue
 from bazaar.marketplace.requests import repository as repo
 from bazaar.marketplace.requests import state
-from bazaar.marketplace.requests.errors import TransitionForbidden, invalid_transition
+from bazaar.marketplace.requests.errors import (
+    TransitionForbidden,
+    TransitionNotForceable,
+    invalid_transition,
+)
 from bazaar.models import PurchaseRequest, RequestHistory, User
 from bazaar.notifications.service import notify
 
@@ -55,8 +59,9 @@ async def check_transition(
 ) -> tuple[state.Rule, uuid.UUID | None]:
     """Raise 409 when the table has no such move, 403 when the actor may not make it.
 
-    `force` is an admin's override: any move of the table out of a non-final state.
-    Returns the rule and the accepted offer's seller (the other party).
+    `force` is an admin's override: any move of the table out of a non-final state, except
+    the moves whose truth is outside Bazaar (409 TRANSITION_NOT_FORCEABLE: `accepted →
+    funded`). Returns the rule and the accepted offer's seller (the other party).
     """
     from_status = request.status
     rule = state.rule_for(from_status, to_status)
@@ -67,6 +72,8 @@ async def check_transition(
     if force:
         if actor is None or not actor.has_role("admin"):
             raise TransitionForbidden("Only an admin can force a transition")
+        if not rule.forceable:
+            raise TransitionNotForceable(details={"from": from_status, "to": to_status})
         return rule, seller_id
     if role not in rule.roles:
         allowed = ", ".join(sorted(rule.roles))
@@ -125,7 +132,9 @@ async def transition(
     for party in dict.fromkeys((request.buyer_id, seller_id)):
         if party is not None and party != actor_id:
             await notify(session, party, rule.notice, data)
-    await emit(session, f"request:{request.id}", "request:updated", data)
+    # The request's room may hold sellers who lost: the accepted offer is the parties' only.
+    public = {key: value for key, value in data.items() if key != "offerId"}
+    await emit(session, f"request:{request.id}", "request:updated", public)
     return entry
 
 

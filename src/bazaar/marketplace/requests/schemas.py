@@ -148,10 +148,18 @@ class RequestSummary(Schema):
     attachments: list[str]
     target_shop_id: uuid.UUID | None
     template_id: uuid.UUID | None
+    terms_version: int = Field(
+        description="Raised by every change of what is bought (title, description, category, "
+        "quantity, currency, isDigital, delivery address); an offer answers one version"
+    )
     expires_at: datetime | None
     published_at: datetime | None
-    accepted_offer_id: uuid.UUID | None
-    locked_price: MoneyStr | None
+    accepted_offer_id: uuid.UUID | None = Field(
+        description="The accepted offer: for the buyer, its seller and admins only"
+    )
+    locked_price: MoneyStr | None = Field(
+        description="The accepted price: for the buyer, the accepted seller and admins only"
+    )
     funding_deadline: datetime | None
     delivery_deadline: datetime | None
     inspection_deadline: datetime | None
@@ -163,7 +171,12 @@ class RequestSummary(Schema):
 
 class RequestDetail(RequestSummary):
     delivery_address: dict[str, Any] | None = Field(
-        description="Full address: for the buyer, the accepted seller and admins only"
+        description="Full address: for the buyer and admins, and for the accepted seller "
+        "once the payment is held (funded, delivered, disputed)"
+    )
+    buyer_note: str | None = Field(
+        description="The buyer's note to the shop when ordering from a template: for the "
+        "buyer, that shop and admins only"
     )
     delivery_note: str | None
     delivery_files: list[str]

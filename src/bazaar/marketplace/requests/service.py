@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bazaar.config import Settings
 from bazaar.kit.db import utcnow
-from bazaar.kit.errors import NotFound, ValidationFailed
+from bazaar.kit.errors import NotFound, RoleRequired, ValidationFailed
 from bazaar.kit.tokens import registry
 from bazaar.marketplace.categories import service as categories
 from bazaar.marketplace.categories.errors import CategoryNotFound
@@ -76,13 +76,20 @@ __all__ = [
     "publish",
     "refund",
     "reopen",
+    "require_buyer_role",
     "split",
     "supersede_offers",
     "transition",
     "update_request",
 ]
 
+# A request's whole life: at most this long from publication (from now for a draft),
+# however often its buyer moves `expiresAt`.
 MAX_LIFETIME = timedelta(days=90)
+# What is bought: a change of any of these raises the request's terms version, and offers
+# made against the older terms need their seller's re-confirmation (budget and expiry are
+# the buyer's own limits, not terms an offer answers).
+TERMS = ("title", "description", "category_id", "quantity", "currency", "is_digital")
 
 
 # -- loading and visibility ------------------------------------------------------------------
@@ -167,12 +174,26 @@ def _check_budget(
         raise ValidationFailed.on("budgetMax", "must be greater than or equal to budgetMin")
 
 
-def _check_expiry(at: datetime, now: datetime) -> datetime:
+def require_buyer_role(user: User) -> None:
+    """The one role rule for every path that creates a request or accepts an offer."""
+    if not user.has_role("buyer"):
+        raise RoleRequired.any_of("buyer")
+
+
+def _check_expiry(at: datetime, now: datetime, published_at: datetime | None = None) -> datetime:
+    """A deadline ahead of now and at most MAX_LIFETIME after publication (after now for a
+    request not yet published)."""
     at = at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
     if at <= now:
         raise ValidationFailed.on("expiresAt", "must be in the future")
-    if at > now + MAX_LIFETIME:
+    if published_at is None and at > now + MAX_LIFETIME:
         raise ValidationFailed.on("expiresAt", "must be at most 90 days ahead")
+    if published_at is not None and at > published_at + MAX_LIFETIME:
+        latest = (published_at + MAX_LIFETIME).isoformat().replace("+00:00", "Z")
+        raise ValidationFailed.on(
+            "expiresAt",
+            f"a request lives at most 90 days from its publication: no later than {latest}",
+        )
     return at
 
 
@@ -183,11 +204,14 @@ async def create_request(
     *,
     target_shop_id: uuid.UUID | None = None,
     template_id: uuid.UUID | None = None,
+    buyer_note: str | None = None,
     settings: Settings,
     now: datetime | None = None,
 ) -> PurchaseRequest:
-    """A new request as a draft, or open at once with `data.publish`."""
+    """A new request as a draft, or open at once with `data.publish` (buyer role).
+    `buyer_note` is a private note to the target shop (template orders)."""
     now = now or utcnow()
+    require_buyer_role(buyer)
     if data.is_digital and data.delivery_address_id:
         raise ValidationFailed.on("deliveryAddressId", "give an address or isDigital, not both")
     if not data.is_digital and not data.delivery_address_id:
@@ -215,6 +239,8 @@ async def create_request(
         attachments=list(data.attachments),
         target_shop_id=target_shop_id,
         template_id=template_id,
+        buyer_note=buyer_note or None,
+        terms_version=1,
         ttl_seconds=int(ttl.total_seconds()),
         expires_at=expires_at,
         delivery_files=[],
@@ -247,7 +273,9 @@ async def update_request(
     settings: Settings,
     now: datetime | None = None,
 ) -> PurchaseRequest:
-    """Edit a draft or an open request with no accepted offer (the buyer only)."""
+    """Edit a draft or an open request with no accepted offer (the buyer only; the caller
+    read it under a row lock). A change of what is bought (TERMS, the delivery address)
+    raises the terms version: sellers with a pending offer are told to re-confirm it."""
     now = now or utcnow()
     if actor.id != request.buyer_id:
         raise NotTheBuyer("Only the buyer can edit this request")
@@ -260,6 +288,8 @@ async def update_request(
         raise ValidationFailed.on("deliveryAddressId", "give an address or isDigital, not both")
     if data.is_digital is False and request.is_digital and not new_address:
         raise ValidationFailed.on("deliveryAddressId", "needed when switching off isDigital")
+    before = {field: getattr(request, field) for field in TERMS}
+    before_address = request.delivery_address
     for field in ("title", "description", "quantity", "currency", "budget_min", "budget_max"):
         if field in given:
             setattr(request, field, getattr(data, field))
@@ -269,7 +299,7 @@ async def update_request(
     if "attachments" in given and data.attachments is not None:
         request.attachments = list(data.attachments)
     if "expires_at" in given and data.expires_at is not None:
-        request.expires_at = _check_expiry(data.expires_at, now)
+        request.expires_at = _check_expiry(data.expires_at, now, request.published_at)
         if request.status == state.DRAFT:
             request.ttl_seconds = int((request.expires_at - now).total_seconds())
     if data.is_digital:
@@ -277,12 +307,23 @@ async def update_request(
     elif new_address:
         request.delivery_address = await _delivery_address(session, actor, new_address)
         request.is_digital = False
+    terms_changed = request.delivery_address != before_address or any(
+        getattr(request, field) != value for field, value in before.items()
+    )
+    if terms_changed:
+        request.terms_version += 1
     request.updated_at = now
     await session.flush()
     if request.status == state.OPEN:
         sellers = [seller for _, seller in await _pending_offers(session, request)]
-        info = {"requestId": str(request.id), "title": request.title}
-        await notify_sellers(session, sellers, "request.updated", info)
+        info: dict[str, Any] = {"requestId": str(request.id), "title": request.title}
+        if terms_changed:
+            # Each pending offer now answers older terms: its seller re-confirms
+            # (POST /offers/{id}/confirm) before the buyer can accept it.
+            info["termsVersion"] = request.terms_version
+            await notify_sellers(session, sellers, "request.terms_changed", info)
+        else:
+            await notify_sellers(session, sellers, "request.updated", info)
         await emit(session, f"request:{request.id}", "request:updated", info)
     return request
 

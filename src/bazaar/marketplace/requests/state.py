@@ -50,10 +50,12 @@ ROLES = (BUYER, SELLER, ADMIN, SYSTEM, RESOLVER)
 class Rule:
     roles: frozenset[str]
     notice: str  # notification type sent to the parties (except the actor)
+    # False: not even an admin may force it (its truth is outside Bazaar, e.g. the chain).
+    forceable: bool = True
 
 
-def _rule(notice: str, *roles: str) -> Rule:
-    return Rule(roles=frozenset(roles), notice=notice)
+def _rule(notice: str, *roles: str, forceable: bool = True) -> Rule:
+    return Rule(roles=frozenset(roles), notice=notice, forceable=forceable)
 
 
 # A dispute ends by a resolver's decision or by a settlement one party proposed and the other
@@ -67,7 +69,8 @@ TRANSITIONS: dict[tuple[str, str], Rule] = {
     (ACCEPTED, CANCELLED): _rule("request.cancelled", BUYER, ADMIN),
     (OPEN, ACCEPTED): _rule("offer.accepted", BUYER),
     (ACCEPTED, OPEN): _rule("request.funding_expired", SYSTEM),
-    (ACCEPTED, FUNDED): _rule("request.funded", SYSTEM),
+    # Funded means the payment is held in escrow, which only the chain can say (SPEC §4).
+    (ACCEPTED, FUNDED): _rule("request.funded", SYSTEM, forceable=False),
     (FUNDED, DELIVERED): _rule("request.delivered", SELLER),
     (DELIVERED, COMPLETED): _rule("request.completed", BUYER, SYSTEM),
     (FUNDED, REFUNDED): _rule("request.refunded", SELLER, SYSTEM, ADMIN),

@@ -95,7 +95,9 @@ class InstantiateTemplate(Input):
     delivery_address_id: Ref | None = Field(None, description="One of your addresses")
     is_digital: bool | None = Field(None, description="Digital delivery: no address needed")
     message: MultiLine | None = Field(
-        None, max_length=MESSAGE_MAX, description="Note to the seller"
+        None,
+        max_length=MESSAGE_MAX,
+        description="Private note to the shop (`buyerNote`): seen by you, the shop and admins",
     )
 
 

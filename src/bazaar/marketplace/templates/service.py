@@ -13,7 +13,6 @@ from bazaar.config import Settings
 from bazaar.kit.errors import NotFound, RoleRequired, ValidationFailed
 from bazaar.kit.pagination import Page, PageParams
 from bazaar.marketplace.categories import service as categories
-from bazaar.marketplace.limits import DESCRIPTION_MAX
 from bazaar.marketplace.offers import service as offers
 from bazaar.marketplace.offers.schemas import OfferFields
 from bazaar.marketplace.requests import service as requests
@@ -161,16 +160,6 @@ def _build(model: type[Any], values: dict[str, Any]) -> Any:
         ) from None
 
 
-def _description(template: RequestTemplate, message: str | None) -> str:
-    """The template's description, followed by the buyer's note to the seller, if any."""
-    if not message:
-        return template.description
-    note = f"Note from the buyer: {message}"
-    room = DESCRIPTION_MAX - len(note) - 2
-    base = template.description[:room] if room > 0 else ""
-    return f"{base}\n\n{note}" if base else note
-
-
 async def instantiate(
     session: AsyncSession,
     buyer: User,
@@ -186,7 +175,11 @@ async def instantiate(
     The template is read under a shared lock until the order commits, so a concurrent
     delete waits and then sees the order (deactivating instead), or went first and the
     order is 404 (a price change waits too: the order gets the terms it read).
+
+    The buyer's `message` is a private note to the shop (`buyer_note`), never part of the
+    public description.
     """
+    requests.require_buyer_role(buyer)
     template = await repository.get_readable(session, ref, buyer, share=True)
     if template is not None and template.seller_id == buyer.id:
         raise OwnTemplate()
@@ -201,7 +194,7 @@ async def instantiate(
         RequestCreate,
         {
             "title": template.title,
-            "description": _description(template, data.message),
+            "description": template.description,
             "category_id": str(template.category_id) if template.category_id else None,
             "quantity": data.quantity,
             "budget_min": total,
@@ -227,6 +220,7 @@ async def instantiate(
         request_data,
         target_shop_id=shop.id,
         template_id=template.id,
+        buyer_note=data.message,
         settings=settings,
     )
     try:
