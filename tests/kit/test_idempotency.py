@@ -4,7 +4,8 @@ concurrent duplicates run the effects once. Exercised through a throwaway route.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import contextlib
+from collections.abc import AsyncIterator, Iterator
 from decimal import Decimal
 from typing import Any
 
@@ -36,8 +37,11 @@ class Route:
 
     def __init__(self) -> None:
         self.fail: str | None = None
-        self.delay = 0.0
         self.runs = 0
+        # Set by a run once its effects are written, its transaction still open; while
+        # `hold` is given and not set, the run waits there before it finishes.
+        self.entered = asyncio.Event()
+        self.hold: asyncio.Event | None = None
 
 
 @pytest.fixture
@@ -58,7 +62,9 @@ def route(fresh_app: FastAPI) -> Route:
             return idem.replay
         state.runs += 1
         job = await enqueue(session, EFFECT, {"amount": str(body.amount)})
-        await asyncio.sleep(state.delay)
+        state.entered.set()
+        if state.hold is not None:
+            await state.hold.wait()
         if state.fail == "refused":
             raise Conflict("Insufficient escrow balance", code="TEST_REFUSED")
         if state.fail == "crash":
@@ -206,15 +212,64 @@ async def test_a_255_character_key_is_accepted(
     assert response.status_code == 201
 
 
+async def lock_waiters(db: Database) -> int:
+    """How many sessions of this database wait for a lock (PostgreSQL)."""
+    query = sa.text(
+        "SELECT count(*) FROM pg_stat_activity "
+        "WHERE wait_event_type = 'Lock' AND datname = current_database()"
+    )
+    async with db.reading() as session:
+        return int((await session.execute(query)).scalar_one())
+
+
+@contextlib.contextmanager
+def write_begins(db: Database, count: int) -> Iterator[asyncio.Event]:
+    """Set once `count` write transactions have sent their `BEGIN IMMEDIATE` (SQLite) while
+    the block runs; one that begins while another is open waits there for the write lock."""
+    begins = 0
+    reached = asyncio.Event()
+
+    def on_execute(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        nonlocal begins
+        if statement == "BEGIN IMMEDIATE":
+            begins += 1
+            if begins >= count:
+                reached.set()
+
+    sa.event.listen(db.engine.sync_engine, "before_cursor_execute", on_execute)
+    try:
+        yield reached
+    finally:
+        sa.event.remove(db.engine.sync_engine, "before_cursor_execute", on_execute)
+
+
 async def test_concurrent_duplicates_run_the_effects_once(
     client: httpx.AsyncClient, route: Route, buyer: Account, db: Database
 ) -> None:
-    route.delay = 0.3  # the first request is still in its transaction when the others arrive
+    # The first request to claim the key stays in its transaction until the other three
+    # have arrived and wait on it.
+    route.hold = asyncio.Event()
     same = [
         client.post(PAY, json={"amount": "99.99"}, headers=key("race", buyer)) for _ in range(3)
     ]
     other = client.post(PAY, json={"amount": "1.00"}, headers=key("race", buyer))
-    *duplicates, reused = await asyncio.gather(*same, other)
+    with write_begins(db, 4) as all_begun:
+        requests = asyncio.gather(*same, other)
+        try:
+            async with asyncio.timeout(30):
+                await route.entered.wait()
+                if db.backend == "postgresql":
+                    # Each waits on the first one's uncommitted key (the unique index).
+                    while not requests.done() and await lock_waiters(db) < 3:
+                        pass
+                else:
+                    # SQLite: each waits to begin its transaction (one BEGIN IMMEDIATE a
+                    # request: the first one's and the three others').
+                    await all_begun.wait()
+            assert not requests.done()
+        finally:
+            route.hold.set()
+        *duplicates, reused = await requests
     # Whichever body claims the key first wins; arrival order is up to the scheduler.
     if reused.status_code == 201:
         winners, losers = [reused], duplicates

@@ -4,6 +4,8 @@ expiry; the per-row savepoint helper of sweeps."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
@@ -73,6 +75,33 @@ async def test_dedupe_key_returns_the_existing_job_in_any_state(db: Database) ->
     assert other.id != first.id
 
 
+async def lock_waiters(db: Database) -> int:
+    """How many sessions of this database wait for a lock (PostgreSQL)."""
+    query = sa.text(
+        "SELECT count(*) FROM pg_stat_activity "
+        "WHERE wait_event_type = 'Lock' AND datname = current_database()"
+    )
+    async with db.reading() as session:
+        return int((await session.execute(query)).scalar_one())
+
+
+@contextlib.asynccontextmanager
+async def write_begun(db: Database) -> AsyncIterator[asyncio.Event]:
+    """Set when a write transaction sends its `BEGIN IMMEDIATE` (SQLite) while the block runs:
+    with another one open, it waits there for SQLite's write lock."""
+    begun = asyncio.Event()
+
+    def on_execute(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if statement == "BEGIN IMMEDIATE":
+            begun.set()
+
+    sa.event.listen(db.engine.sync_engine, "before_cursor_execute", on_execute)
+    try:
+        yield begun
+    finally:
+        sa.event.remove(db.engine.sync_engine, "before_cursor_execute", on_execute)
+
+
 async def test_concurrent_enqueue_of_one_key_keeps_one_job_and_both_transactions(
     db: Database,
 ) -> None:
@@ -88,8 +117,16 @@ async def test_concurrent_enqueue_of_one_key_keeps_one_job_and_both_transactions
                 await session.commit()
                 return dup, extra
 
-        task = asyncio.create_task(second())
-        await asyncio.sleep(0.3)  # let the second transaction reach the conflicting insert
+        async with write_begun(db) as second_begun, asyncio.timeout(30):
+            task = asyncio.create_task(second())
+            if db.backend == "postgresql":
+                # It found no job yet and now waits on our uncommitted insert (the unique
+                # index on dedupe_key): a lock wait.
+                while not task.done() and not await lock_waiters(db):
+                    pass
+            else:
+                # SQLite: its transaction cannot begin before ours ends (BEGIN IMMEDIATE).
+                await second_begun.wait()
         assert not task.done()
         await first_session.commit()
         dup, extra = await asyncio.wait_for(task, timeout=30)

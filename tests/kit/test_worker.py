@@ -455,6 +455,22 @@ def count_commits(db: Database, commits: list[int]) -> Iterator[None]:
         sa.event.remove(db.engine.sync_engine, "commit", on_commit)
 
 
+class PassWatcher(Worker):
+    """A worker that tells the test when each pass (`run_once`) ends. Nothing else changes:
+    after a pass, `run_forever` goes straight to its idle wait for the next poll."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.passes: list[int] = []
+        self.pass_ended = asyncio.Event()
+
+    async def run_once(self, now: datetime | None = None) -> int:
+        ran = await super().run_once(now)
+        self.passes.append(ran)
+        self.pass_ended.set()
+        return ran
+
+
 async def test_run_forever_processes_jobs_beats_and_stops_promptly(
     db: Database, settings: Settings
 ) -> None:
@@ -465,12 +481,14 @@ async def test_run_forever_processes_jobs_beats_and_stops_promptly(
         done.set()
 
     slow_poll = settings.model_copy(update={"worker_poll_interval": 30.0})
-    w = Worker(db, slow_poll, name="looper", kinds={"test.ping"}, sweeps=set())
+    w = PassWatcher(db, slow_poll, name="looper", kinds={"test.ping"}, sweeps=set())
     await add_job(db, "test.ping", {})
     task = asyncio.create_task(w.run_forever())
     try:
         await asyncio.wait_for(done.wait(), timeout=5)
-        await asyncio.sleep(0.2)  # now idle in its 30 s poll sleep
+        # The pass that ran it has ended: the worker is now idle in its 30 s poll wait.
+        await asyncio.wait_for(w.pass_ended.wait(), timeout=5)
+        assert w.passes == [1]
     finally:
         async with db.session(False) as session:
             beat = await session.get(WorkerHeartbeat, "looper")
@@ -478,6 +496,7 @@ async def test_run_forever_processes_jobs_beats_and_stops_promptly(
         w.stop()
         await asyncio.wait_for(task, timeout=5)
     assert time.monotonic() - started < 2  # did not sit out the 30 s poll interval
+    assert w.passes == [1]  # stopped in the wait, before another pass
     assert beat is not None and beat.seen_at >= w.started_at
     async with db.session(False) as session:
         assert await session.get(WorkerHeartbeat, "looper") is None  # clean stop

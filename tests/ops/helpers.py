@@ -13,7 +13,6 @@ import os
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -73,11 +72,17 @@ class Server:
         return self.log_path.read_text(encoding="utf-8", errors="replace")
 
 
+# What uvicorn prints once its socket listens, after the app's startup has completed.
+READY_LINE = b"Uvicorn running on "
+LINE_LIMIT = 2**22  # longest output line read whole (a log line with a long traceback)
+
+
 @contextlib.asynccontextmanager
 async def served(
     env: dict[str, str], workdir: Path, startup_seconds: float = 30
 ) -> AsyncIterator[Server]:
-    """Run Bazaar in a uvicorn subprocess until the block ends; stderr goes to a file."""
+    """Run Bazaar in a uvicorn subprocess until the block ends; its output (stderr and
+    stdout) goes to a file. Ready when uvicorn says it is listening."""
     port = free_port()
     log_path = workdir / f"server-{port}.log"
     full_env = {
@@ -90,24 +95,20 @@ async def served(
     }
     command = [sys.executable, "-m", "uvicorn", "bazaar.main:create_app", "--factory"]
     command += ["--host", "127.0.0.1", "--port", str(port), "--no-access-log"]
-    with log_path.open("wb") as log_file:
-        # cwd=workdir so no developer .env file leaks into the server's settings.
-        process = await asyncio.create_subprocess_exec(
-            *command, cwd=workdir, env=full_env, stdout=log_file, stderr=subprocess.STDOUT
-        )
+    # cwd=workdir so no developer .env file leaks into the server's settings.
+    process = await asyncio.create_subprocess_exec(
+        *command,
+        cwd=workdir,
+        env=full_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        limit=LINE_LIMIT,
+    )
     server = Server(f"http://127.0.0.1:{port}", log_path, process)
+    ready = asyncio.Event()
+    copier = asyncio.create_task(_copy_output(process, log_path, ready))
     try:
-        deadline = time.monotonic() + startup_seconds
-        async with httpx.AsyncClient(base_url=server.url) as probe:
-            while True:
-                if process.returncode is not None:
-                    raise RuntimeError(f"server exited early:\n{server.log()}")
-                with contextlib.suppress(httpx.TransportError):
-                    await probe.get("/health", timeout=2)
-                    break
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"no answer in {startup_seconds}s:\n{server.log()}")
-                await asyncio.sleep(0.1)
+        await _until_listening(server, ready, copier, startup_seconds)
         yield server
     finally:
         if process.returncode is None:
@@ -117,3 +118,35 @@ async def served(
             except TimeoutError:
                 process.kill()
                 await process.wait()
+        await copier
+
+
+async def _copy_output(
+    process: asyncio.subprocess.Process, log_path: Path, ready: asyncio.Event
+) -> None:
+    """Write the server's output to `log_path` line by line as it comes (read by
+    `Server.log`; and the pipe never fills), and set `ready` at uvicorn's listening line."""
+    assert process.stdout is not None
+    with log_path.open("wb") as log_file:
+        async for line in process.stdout:
+            log_file.write(line)
+            log_file.flush()
+            if READY_LINE in line:
+                ready.set()
+
+
+async def _until_listening(
+    server: Server, ready: asyncio.Event, copier: asyncio.Task[None], seconds: float
+) -> None:
+    """Wait for uvicorn's listening line, or for its output to end (it exited)."""
+    said = asyncio.ensure_future(ready.wait())
+    try:
+        async with asyncio.timeout(seconds):
+            await asyncio.wait([said, copier], return_when=asyncio.FIRST_COMPLETED)
+    except TimeoutError:
+        raise RuntimeError(f"not listening after {seconds}s:\n{server.log()}") from None
+    finally:
+        said.cancel()
+    if not ready.is_set():
+        await server.process.wait()
+        raise RuntimeError(f"server exited early:\n{server.log()}")

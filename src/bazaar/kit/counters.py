@@ -13,21 +13,22 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from typing import Any, Protocol
 
 import redis.asyncio as aioredis
-from limits.aio.storage import MemoryStorage
 
 # Count the hit; start the window (its expiry) at the first one, as express-rate-limit
-# does. Returns the count and the seconds left in the window.
+# does. Returns the count and the milliseconds left in the window (TTL's whole seconds are
+# rounded to the nearest, so Retry-After could have come up to half a second early).
 _HIT = """
 local count = redis.call('INCR', KEYS[1])
-local ttl = redis.call('TTL', KEYS[1])
-if ttl < 0 then
+local left = redis.call('PTTL', KEYS[1])
+if left < 0 then
   redis.call('EXPIRE', KEYS[1], ARGV[1])
-  ttl = tonumber(ARGV[1])
+  left = tonumber(ARGV[1]) * 1000
 end
-return {count, ttl}
+return {count, left}
 """
 
 
@@ -43,16 +44,29 @@ class Counters(Protocol):
 
 
 class MemoryCounters:
-    """Counters of this process only (no REDIS_URI)."""
+    """Counters of this process only (no REDIS_URI).
 
-    def __init__(self) -> None:
-        self._storage = MemoryStorage()
+    Windows are measured on `clock` (seconds; monotonic by default): a test passes a clock
+    it moves forward instead of waiting for a window to end."""
+
+    PURGE_EVERY = 60.0  # seconds between sweeps of ended windows
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._windows: dict[str, tuple[int, float]] = {}  # key -> (hits, window end)
+        self._next_purge = clock() + self.PURGE_EVERY
 
     async def hit(self, key: str, window: int) -> tuple[int, float]:
-        count = await self._storage.incr(key, window)
-        if count == 1:
-            return count, float(window)
-        return count, max(0.0, await self._storage.get_expiry(key) - time.time())
+        now = self._clock()
+        count, ends = self._windows.get(key, (0, now))
+        if ends <= now:  # no window, or it has ended: this hit starts one
+            count, ends = 0, now + window
+        count += 1
+        self._windows[key] = (count, ends)
+        if now >= self._next_purge:
+            self._windows = {k: w for k, w in self._windows.items() if w[1] > now}
+            self._next_purge = now + self.PURGE_EVERY
+        return count, ends - now
 
     async def check(self) -> bool:
         return True
@@ -100,7 +114,7 @@ class RedisCounters:
                     if isinstance(result, Exception):
                         future.set_exception(result)
                     else:
-                        future.set_result((int(result[0]), float(result[1])))
+                        future.set_result((int(result[0]), int(result[1]) / 1000))
         finally:
             self._sender = None
 
