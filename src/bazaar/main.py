@@ -20,6 +20,7 @@ from bazaar.kit.db import Database
 from bazaar.kit.errors import install_error_handlers
 from bazaar.kit.http import BodyLimitMiddleware, EnvelopeCORSMiddleware, RequestContextMiddleware
 from bazaar.kit.logging import configure_logging
+from bazaar.kit.openapi import install_openapi
 from bazaar.kit.ratelimit import GlobalRateLimitMiddleware, RateLimits
 from bazaar.ops.endpoints import router as ops_router
 from bazaar.ops.metrics import HttpMetrics, MetricsMiddleware
@@ -104,6 +105,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     install_error_handlers(app)
     include_routers(app)
     app.include_router(ops_router)
+    install_openapi(app)
 
     # Outermost last. CORS answers preflights before the global limit counts them, and
     # wraps the limiter and body limit so their 429/413 are readable by the browser.

@@ -8,12 +8,22 @@ from fastapi import APIRouter, Query
 
 from bazaar.auth.dependencies import AdminUser
 from bazaar.kit.deps import ReadSession, WriteSession
+from bazaar.kit.errors import NotFound
+from bazaar.kit.openapi import errors
 from bazaar.kit.pagination import Page, Pagination
 from bazaar.kit.schemas import Envelope
 from bazaar.users import admin_service
+from bazaar.users.errors import (
+    CannotBanSelf,
+    CannotRemoveOwnAdmin,
+    UserAlreadyBanned,
+    UserNotBanned,
+)
 from bazaar.users.schemas import AdminUserOut, BanInput, Role, RolesUpdate
 
 router = APIRouter()
+
+_USER_NOT_FOUND = NotFound("User not found")
 
 
 @router.get("", response_model=Envelope[Page[AdminUserOut]])
@@ -35,14 +45,18 @@ async def list_users(
     return Envelope(data=Page[AdminUserOut].build(items, total, params))
 
 
-@router.get("/{ref}", response_model=Envelope[AdminUserOut])
+@router.get("/{ref}", response_model=Envelope[AdminUserOut], responses=errors(_USER_NOT_FOUND))
 async def get_user(ref: str, admin: AdminUser, session: ReadSession) -> Envelope[AdminUserOut]:
     """One user by UUID or legacy id, with ban and sign-in details."""
     user = await admin_service.get_unscoped(session, ref)
     return Envelope(data=await admin_service.view(session, user))
 
 
-@router.put("/{ref}/roles", response_model=Envelope[AdminUserOut])
+@router.put(
+    "/{ref}/roles",
+    response_model=Envelope[AdminUserOut],
+    responses=errors(_USER_NOT_FOUND, CannotRemoveOwnAdmin),
+)
 async def set_roles(
     ref: str, body: RolesUpdate, admin: AdminUser, session: WriteSession
 ) -> Envelope[AdminUserOut]:
@@ -52,7 +66,11 @@ async def set_roles(
     return Envelope(data=await admin_service.view(session, user))
 
 
-@router.post("/{ref}/ban", response_model=Envelope[AdminUserOut])
+@router.post(
+    "/{ref}/ban",
+    response_model=Envelope[AdminUserOut],
+    responses=errors(_USER_NOT_FOUND, CannotBanSelf, UserAlreadyBanned),
+)
 async def ban_user(
     ref: str, body: BanInput, admin: AdminUser, session: WriteSession
 ) -> Envelope[AdminUserOut]:
@@ -63,7 +81,11 @@ async def ban_user(
     return Envelope(data=await admin_service.view(session, user))
 
 
-@router.post("/{ref}/unban", response_model=Envelope[AdminUserOut])
+@router.post(
+    "/{ref}/unban",
+    response_model=Envelope[AdminUserOut],
+    responses=errors(_USER_NOT_FOUND, UserNotBanned),
+)
 async def unban_user(ref: str, admin: AdminUser, session: WriteSession) -> Envelope[AdminUserOut]:
     """Lift a ban (409 `USER_NOT_BANNED` if there is none). The user signs in again."""
     user = await admin_service.unban_user(session, admin, ref)

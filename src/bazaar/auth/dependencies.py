@@ -16,6 +16,7 @@ from bazaar.kit import idempotency
 from bazaar.kit.db import Sessions
 from bazaar.kit.deps import RequestDbDep, WriteSession
 from bazaar.kit.errors import RoleRequired, Unauthorized
+from bazaar.kit.openapi import raises
 from bazaar.kit.security import AccessClaims, decode_access_token
 from bazaar.models import RefreshToken, User
 
@@ -111,14 +112,21 @@ async def _authenticate(
     return user
 
 
+# What the dependencies below answer, documented on every route that uses them.
+_BAD_TOKEN = Unauthorized("Invalid or expired access token", code="INVALID_TOKEN")
+_SIGNED_IN = (Unauthorized, _BAD_TOKEN, AccountBanned)
+
+
 # Two flat dependencies rather than one wrapping the other: each level of dependency
 # costs FastAPI a resolution step on every authenticated request.
+@raises(*_SIGNED_IN, auth="required")
 async def get_current_user(request: Request, rdb: RequestDbDep, credentials: Credentials) -> User:
     if credentials is None:
         raise Unauthorized()
     return await _authenticate(request, rdb, credentials)
 
 
+@raises(_BAD_TOKEN, AccountBanned, auth="optional")
 async def get_optional_user(
     request: Request, rdb: RequestDbDep, credentials: Credentials
 ) -> User | None:
@@ -127,6 +135,7 @@ async def get_optional_user(
     return await _authenticate(request, rdb, credentials)
 
 
+@raises(_BAD_TOKEN, auth="optional")
 async def get_bearer_claims(request: Request, credentials: Credentials) -> AccessClaims | None:
     """The bearer token's claims, checked for signature and expiry only (no user read):
     enough to end the session it names. A bad token is 401; no token is None."""
@@ -138,6 +147,7 @@ async def get_bearer_claims(request: Request, credentials: Credentials) -> Acces
     return claims
 
 
+@raises(*_SIGNED_IN, auth="required")
 async def get_current_user_for_update(
     request: Request, rdb: RequestDbDep, credentials: Credentials, _write: WriteSession
 ) -> User:
@@ -158,6 +168,7 @@ OptionalUser = Annotated[User | None, Depends(get_optional_user)]
 def require_role(*roles: str) -> Callable[[User], Coroutine[Any, Any, User]]:
     """Dependency: the caller holds at least one of `roles` (no implicit admin pass)."""
 
+    @raises(RoleRequired)
     async def _check(user: CurrentUser) -> User:
         if any(user.has_role(r) for r in roles):
             return user
@@ -173,6 +184,7 @@ ResolverUser = Annotated[User, Depends(require_role("resolver", "admin"))]
 GuardUser = Annotated[User, Depends(require_role("guard", "admin"))]
 
 
+@raises(idempotency.IdempotencyKeyReused, idempotency.IdempotencyKeyInProgress)
 async def _idempotency(
     request: Request,
     session: WriteSession,

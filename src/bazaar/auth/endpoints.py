@@ -9,7 +9,18 @@ from fastapi.responses import JSONResponse
 
 from bazaar.auth import service
 from bazaar.auth.dependencies import BearerClaims, CurrentUser
-from bazaar.auth.errors import RecordedFailure
+from bazaar.auth.errors import (
+    AccountBanned,
+    AccountLocked,
+    EmailAlreadyVerified,
+    EmailTaken,
+    InvalidCredentials,
+    InvalidCurrentPassword,
+    InvalidRefreshToken,
+    InvalidToken,
+    RecordedFailure,
+    RefreshTokenReused,
+)
 from bazaar.auth.schemas import (
     AuthSession,
     AuthUser,
@@ -25,7 +36,8 @@ from bazaar.auth.schemas import (
     RegisterInput,
 )
 from bazaar.kit.deps import InlineReads, SettingsDep, Staged, WriteSession
-from bazaar.kit.errors import ValidationFailed, envelope_error
+from bazaar.kit.errors import RateLimited, ValidationFailed, envelope_error
+from bazaar.kit.openapi import errors
 from bazaar.kit.ratelimit import limit_auth, mail_cooldown
 from bazaar.kit.schemas import Envelope
 
@@ -36,17 +48,8 @@ FORGOT_MESSAGE = (
     "If an account exists for this email address, we have sent it a link to reset the password."
 )
 
-_RATE: dict[int | str, dict[str, Any]] = {
-    429: {"description": "Too many attempts from this client (`RATE_LIMITED`)"}
-}
-_MAIL_COOLDOWN = (
-    "Too many attempts from this client, or an email was sent to this address moments ago "
-    "(`RATE_LIMITED`, with `Retry-After`)"
-)
-_MAIL_RATE: dict[int | str, dict[str, Any]] = {429: {"description": _MAIL_COOLDOWN}}
-_VALIDATION: dict[int | str, dict[str, Any]] = {
-    400: {"description": "Invalid input (`VALIDATION_FAILED`)"}
-}
+# Mail endpoints also refuse an address that got an email moments ago (same code).
+_MAIL_COOLDOWN = RateLimited("An email was sent here moments ago; see `Retry-After`")
 
 
 def _session(result: service.SignedIn) -> Envelope[AuthSession]:
@@ -76,11 +79,7 @@ def _agent(request: Request) -> str | None:
     status_code=status.HTTP_201_CREATED,
     response_model=Envelope[AuthSession],
     dependencies=LIMITED,
-    responses={
-        **_VALIDATION,
-        409: {"description": "The email is already registered (`EMAIL_TAKEN`)"},
-        **_MAIL_RATE,
-    },
+    responses=errors(EmailTaken, _MAIL_COOLDOWN),
 )
 async def register(
     body: RegisterInput, request: Request, sessions: Staged, settings: SettingsDep
@@ -99,15 +98,7 @@ async def register(
     "/login",
     response_model=Envelope[AuthSession],
     dependencies=LIMITED,
-    responses={
-        401: {"description": "Wrong email or password (`INVALID_CREDENTIALS`)"},
-        403: {"description": "The account is banned (`ACCOUNT_BANNED`)"},
-        423: {
-            "description": "Locked after 5 failed attempts in 15 minutes (`ACCOUNT_LOCKED`); "
-            "`Retry-After` says for how many seconds"
-        },
-        **_RATE,
-    },
+    responses=errors(InvalidCredentials, AccountBanned, AccountLocked),
 )
 async def login(
     body: LoginInput, request: Request, sessions: Staged, settings: SettingsDep
@@ -125,14 +116,7 @@ async def login(
     "/refresh",
     response_model=Envelope[AuthSession],
     dependencies=LIMITED,
-    responses={
-        401: {
-            "description": "Unknown, expired or revoked token (`INVALID_REFRESH_TOKEN`), or a "
-            "token that was already used (`REFRESH_TOKEN_REUSED`: every session of that "
-            "sign-in is then revoked)"
-        },
-        **_RATE,
-    },
+    responses=errors(InvalidRefreshToken, RefreshTokenReused, AccountBanned),
 )
 async def refresh(
     body: RefreshInput, request: Request, session: WriteSession, settings: SettingsDep
@@ -151,10 +135,6 @@ async def refresh(
 @router.post(
     "/logout",
     response_model=Envelope[LogoutResult],
-    responses={
-        400: {"description": "Neither a refresh token nor a bearer token (`VALIDATION_FAILED`)"},
-        401: {"description": "The bearer token is invalid or expired (`INVALID_TOKEN`)"},
-    },
 )
 async def logout(
     session: WriteSession, claims: BearerClaims, body: LogoutInput | None = None
@@ -185,10 +165,7 @@ async def me(user: CurrentUser) -> Envelope[AuthUser]:
     "/password/change",
     response_model=Envelope[AuthSession],
     dependencies=LIMITED,
-    responses={
-        400: {"description": "`INVALID_CURRENT_PASSWORD` or `VALIDATION_FAILED`"},
-        **_RATE,
-    },
+    responses=errors(InvalidCurrentPassword, InvalidToken, AccountLocked),
 )
 async def change_password(
     body: PasswordChangeInput,
@@ -209,7 +186,7 @@ async def change_password(
     "/password/forgot",
     response_model=Envelope[Message],
     dependencies=LIMITED,
-    responses={**_VALIDATION, **_MAIL_RATE},
+    responses=errors(_MAIL_COOLDOWN),
 )
 async def forgot_password(
     body: PasswordForgotInput, request: Request, session: WriteSession
@@ -227,10 +204,7 @@ async def forgot_password(
     "/password/reset",
     response_model=Envelope[Message],
     dependencies=LIMITED,
-    responses={
-        400: {"description": "Used, expired or unknown token (`INVALID_TOKEN`)"},
-        **_RATE,
-    },
+    responses=errors(InvalidToken),
 )
 async def reset_password(
     body: PasswordResetInput, sessions: Staged, settings: SettingsDep
@@ -247,10 +221,7 @@ async def reset_password(
     "/email/verify/request",
     response_model=Envelope[Message],
     dependencies=LIMITED,
-    responses={
-        409: {"description": "Already verified (`EMAIL_ALREADY_VERIFIED`)"},
-        **_MAIL_RATE,
-    },
+    responses=errors(EmailAlreadyVerified, _MAIL_COOLDOWN),
 )
 async def request_email_verification(
     user: CurrentUser, request: Request, session: WriteSession, settings: SettingsDep
@@ -267,7 +238,7 @@ async def request_email_verification(
 @router.post(
     "/email/verify",
     response_model=Envelope[AuthUser],
-    responses={400: {"description": "Used, expired or unknown token (`INVALID_TOKEN`)"}},
+    responses=errors(InvalidToken),
 )
 async def verify_email(body: EmailVerifyInput, session: WriteSession) -> Envelope[AuthUser]:
     """Confirm the email address with the token from the verification email.

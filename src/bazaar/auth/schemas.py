@@ -11,7 +11,7 @@ from pydantic import AfterValidator, Field, StringConstraints
 
 from bazaar.kit.fields import Line, VisibleLine
 from bazaar.kit.schemas import Input, Schema
-from bazaar.kit.security import password_problem
+from bazaar.kit.security import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH, password_problem
 from bazaar.models import User
 
 
@@ -46,7 +46,11 @@ AnyEmail = Annotated[
 # Passwords are taken verbatim: Input strips whitespace from other strings, and a
 # password's surrounding spaces are part of it (the old system kept them too).
 NewPassword = Annotated[
-    str, StringConstraints(strip_whitespace=False), AfterValidator(_new_password)
+    str,
+    StringConstraints(strip_whitespace=False),
+    AfterValidator(_new_password),
+    # The policy's lengths, stated for clients; `_new_password` words the refusal.
+    Field(json_schema_extra={"minLength": MIN_PASSWORD_LENGTH, "maxLength": MAX_PASSWORD_LENGTH}),
 ]
 # Generous upper bound: hashing work is bounded, while old passwords may predate the policy.
 AnyPassword = Annotated[

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, status
 
 from bazaar.auth.dependencies import AdminUser
@@ -13,20 +11,17 @@ from bazaar.email.service import queue_email, queue_message
 from bazaar.email.transport import EmailDisabled, email_enabled
 from bazaar.kit.db import utcnow
 from bazaar.kit.deps import SettingsDep, WriteSession
+from bazaar.kit.openapi import errors
 from bazaar.kit.schemas import Envelope
 
 router = APIRouter()
-
-_DISABLED: dict[int | str, dict[str, Any]] = {
-    503: {"description": "Email is not configured (`FEATURE_DISABLED`)"}
-}
 
 
 @router.post(
     "/test",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=Envelope[QueuedEmail],
-    responses=_DISABLED,
+    responses=errors(EmailDisabled),
 )
 async def send_test_email(
     body: TestEmailInput, admin: AdminUser, session: WriteSession, settings: SettingsDep
@@ -51,7 +46,7 @@ async def send_test_email(
     "/send",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=Envelope[QueuedEmail],
-    responses=_DISABLED,
+    responses=errors(EmailDisabled),
 )
 async def send_email(
     body: SendEmailInput, admin: AdminUser, session: WriteSession, settings: SettingsDep

@@ -8,6 +8,7 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import iter_route_contexts
 from sqlalchemy.exc import IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -114,6 +115,10 @@ _HTTP_CODES = {
 }
 
 
+# FastAPI's 400 for a body it could not decode (not UTF-8).
+_UNPARSABLE_BODY = "There was an error parsing the body"
+
+
 def envelope_error(
     status: int,
     code: str,
@@ -146,6 +151,23 @@ def validation_details(exc: RequestValidationError) -> tuple[str, list[dict[str,
     return message, details
 
 
+def allowed_methods(request: Request) -> list[str]:
+    """Every method the requested path takes, for a 405's `Allow`.
+
+    The router answers 405 with the methods of the first route whose path matched, but a
+    path often has one route per method (`GET /x/{id}`, `PATCH /x/{id}`). The most specific
+    templates that match win: `/offers/mine` takes what its own route takes, not what
+    `/offers/{ref}` does."""
+    path = request.scope["path"]
+    found: dict[int, set[str]] = {}
+    for context in iter_route_contexts(request.app.routes):
+        methods, regex = context.methods, getattr(context, "path_regex", None)
+        if methods and regex is not None and regex.match(path):
+            params = context.path_format.count("{") if context.path_format else 0
+            found.setdefault(params, set()).update(methods)
+    return sorted(found[min(found)]) if found else []
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(AppError)
     async def _app_error(request: Request, exc: AppError) -> JSONResponse:
@@ -159,11 +181,17 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400 and exc.detail == _UNPARSABLE_BODY:
+            # A JSON body that is not UTF-8: malformed JSON like any other.
+            details = [{"path": "body", "msg": "Malformed JSON"}]
+            return envelope_error(400, "MALFORMED_JSON", "Malformed JSON body", details)
         code = _HTTP_CODES.get(exc.status_code, "HTTP_ERROR")
         message = str(exc.detail) if exc.detail else code.replace("_", " ").capitalize()
         if exc.status_code == 404:
             message = f"Route {request.method} {request.url.path} not found"
         headers = dict(exc.headers) if exc.headers else None
+        if exc.status_code == 405:
+            headers = {**(headers or {}), "Allow": ", ".join(allowed_methods(request))}
         return envelope_error(exc.status_code, code, message, headers=headers)
 
     @app.exception_handler(IntegrityError)

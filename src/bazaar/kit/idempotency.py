@@ -154,6 +154,7 @@ IdempotencyKeyHeader = Annotated[
         "and body returns the first response (header `Idempotent-Replayed: true`) "
         "instead of repeating the operation; another body with it is 409 "
         "`IDEMPOTENCY_KEY_REUSED`.",
+        json_schema_extra={"pattern": f"^[ -~]{{1,{MAX_KEY_LENGTH}}}$"},
     ),
 ]
 

@@ -15,8 +15,9 @@ from fastapi.responses import JSONResponse
 from bazaar import __version__
 from bazaar.config import Settings
 from bazaar.kit.db import Database, utcnow
-from bazaar.kit.errors import envelope_error
+from bazaar.kit.errors import AppError, envelope_error
 from bazaar.kit.migrations import current_revision, head_revision
+from bazaar.kit.openapi import errors
 from bazaar.kit.ratelimit import get_rate_limits
 from bazaar.kit.schemas import Envelope, Schema
 from bazaar.models.system import WorkerHeartbeat
@@ -95,7 +96,13 @@ async def _check_redis(request: Request, settings: Settings) -> bool | None:
     "/health",
     response_model=Envelope[Health],
     tags=["ops"],
-    responses={503: {"description": "Database unreachable; `error.details` holds the report"}},
+    responses=errors(
+        AppError(
+            "The database is unreachable; `error.details` holds the report",
+            code="UNHEALTHY",
+            status_code=503,
+        )
+    ),
 )
 async def health(request: Request) -> Any:
     """Service health for monitors and container healthchecks. No authentication.

@@ -6,12 +6,17 @@ from fastapi import APIRouter
 
 from bazaar.auth.dependencies import CurrentUser
 from bazaar.kit.deps import InlineReadSession, ReadSession, WriteSession
+from bazaar.kit.errors import NotFound
+from bazaar.kit.openapi import errors
 from bazaar.kit.pagination import Page, Pagination
 from bazaar.kit.schemas import Envelope
 from bazaar.users import address_service
 from bazaar.users.address_schemas import AddressCreate, AddressDeleted, AddressOut, AddressUpdate
+from bazaar.users.errors import AddressLimitReached, DefaultAddressRequired
 
 router = APIRouter()
+
+_ADDRESS_NOT_FOUND = NotFound("Address not found")
 
 
 @router.get("", response_model=Envelope[Page[AddressOut]])
@@ -26,7 +31,9 @@ async def list_addresses(
     return Envelope(data=Page[AddressOut].build(items, total, params))
 
 
-@router.post("", response_model=Envelope[AddressOut], status_code=201)
+@router.post(
+    "", response_model=Envelope[AddressOut], status_code=201, responses=errors(AddressLimitReached)
+)
 async def create_address(
     data: AddressCreate, user: CurrentUser, session: WriteSession
 ) -> Envelope[AddressOut]:
@@ -37,7 +44,9 @@ async def create_address(
     return Envelope(data=AddressOut.model_validate(address))
 
 
-@router.get("/{address_id}", response_model=Envelope[AddressOut])
+@router.get(
+    "/{address_id}", response_model=Envelope[AddressOut], responses=errors(_ADDRESS_NOT_FOUND)
+)
 async def get_address(
     address_id: str, user: CurrentUser, session: ReadSession
 ) -> Envelope[AddressOut]:
@@ -46,7 +55,11 @@ async def get_address(
     return Envelope(data=AddressOut.model_validate(address))
 
 
-@router.put("/{address_id}", response_model=Envelope[AddressOut])
+@router.put(
+    "/{address_id}",
+    response_model=Envelope[AddressOut],
+    responses=errors(_ADDRESS_NOT_FOUND, DefaultAddressRequired),
+)
 async def put_address(
     address_id: str, changes: AddressUpdate, user: CurrentUser, session: WriteSession
 ) -> Envelope[AddressOut]:
@@ -58,7 +71,11 @@ async def put_address(
     return Envelope(data=AddressOut.model_validate(address))
 
 
-@router.patch("/{address_id}", response_model=Envelope[AddressOut])
+@router.patch(
+    "/{address_id}",
+    response_model=Envelope[AddressOut],
+    responses=errors(_ADDRESS_NOT_FOUND, DefaultAddressRequired),
+)
 async def patch_address(
     address_id: str, changes: AddressUpdate, user: CurrentUser, session: WriteSession
 ) -> Envelope[AddressOut]:
@@ -67,7 +84,9 @@ async def patch_address(
     return Envelope(data=AddressOut.model_validate(address))
 
 
-@router.delete("/{address_id}", response_model=Envelope[AddressDeleted])
+@router.delete(
+    "/{address_id}", response_model=Envelope[AddressDeleted], responses=errors(_ADDRESS_NOT_FOUND)
+)
 async def delete_address(
     address_id: str, user: CurrentUser, session: WriteSession
 ) -> Envelope[AddressDeleted]:
@@ -77,7 +96,11 @@ async def delete_address(
     return Envelope(data=AddressDeleted(id=deleted_id, default_address_id=default_id))
 
 
-@router.post("/{address_id}/default", response_model=Envelope[AddressOut])
+@router.post(
+    "/{address_id}/default",
+    response_model=Envelope[AddressOut],
+    responses=errors(_ADDRESS_NOT_FOUND),
+)
 async def make_default(
     address_id: str, user: CurrentUser, session: WriteSession
 ) -> Envelope[AddressOut]:

@@ -9,13 +9,19 @@ from typing import Any
 
 from pydantic import Field, StrictBool, field_validator
 
-from bazaar.kit.fields import Line, VisibleLine
+from bazaar.kit.fields import WHITESPACE, Line, VisibleLine
 from bazaar.kit.schemas import Input, Schema
 from bazaar.users.countries import COUNTRY_CODES
 from bazaar.users.schemas import reject_null
 
 _PHONE = re.compile(r"^\+?[0-9][0-9 ().\-]*$")
 _POSTAL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 \-]*$")
+
+# The same rules for clients (trimmed first; blank means none).
+_W = f"[{WHITESPACE}]*"
+_PHONE_DOC = f"^{_W}$|^(?=(?:[^0-9]*[0-9]){{5,15}}[^0-9]*$){_W}\\+?[0-9][0-9 ().\\-]*{_W}$"
+_POSTAL_DOC = f"^{_W}$|^{_W}[A-Za-z0-9][A-Za-z0-9 \\-]*{_W}$"
+_COUNTRY_DOC: dict[str, Any] = {"enum": sorted(COUNTRY_CODES)}
 
 
 def check_country(value: str) -> str:
@@ -36,6 +42,14 @@ def check_postal_code(value: str) -> str:
     if not _POSTAL.match(value):
         raise ValueError("may contain only letters, digits, spaces and hyphens")
     return value
+
+
+def _phone_doc(schema: dict[str, Any]) -> None:
+    schema.setdefault("allOf", []).append({"pattern": _PHONE_DOC})
+
+
+def _postal_doc(schema: dict[str, Any]) -> None:
+    schema.setdefault("allOf", []).append({"pattern": _POSTAL_DOC})
 
 
 class _AddressFields(Input):
@@ -73,9 +87,13 @@ class AddressCreate(_AddressFields):
     line2: Line | None = Field(None, max_length=200)
     city: VisibleLine = Field(min_length=1, max_length=100, examples=["London"])
     region: Line | None = Field(None, max_length=100)
-    postal_code: Line | None = Field(None, max_length=20, examples=["N1 9GU"])
-    country: str = Field(examples=["GB"])
-    phone: Line | None = Field(None, max_length=32, examples=["+44 20 7946 0000"])
+    postal_code: Line | None = Field(
+        None, max_length=20, examples=["N1 9GU"], json_schema_extra=_postal_doc
+    )
+    country: str = Field(examples=["GB"], json_schema_extra=_COUNTRY_DOC)
+    phone: Line | None = Field(
+        None, max_length=32, examples=["+44 20 7946 0000"], json_schema_extra=_phone_doc
+    )
     is_default: StrictBool | None = None
 
 
@@ -88,9 +106,9 @@ class AddressUpdate(_AddressFields):
     line2: Line | None = Field(None, max_length=200)
     city: VisibleLine | None = Field(None, min_length=1, max_length=100)
     region: Line | None = Field(None, max_length=100)
-    postal_code: Line | None = Field(None, max_length=20)
-    country: str | None = None
-    phone: Line | None = Field(None, max_length=32)
+    postal_code: Line | None = Field(None, max_length=20, json_schema_extra=_postal_doc)
+    country: str | None = Field(None, json_schema_extra=_COUNTRY_DOC)
+    phone: Line | None = Field(None, max_length=32, json_schema_extra=_phone_doc)
     is_default: StrictBool | None = None
 
     _not_null = field_validator("full_name", "line1", "city", "country", mode="before")(reject_null)

@@ -6,6 +6,8 @@ from fastapi import APIRouter
 
 from bazaar.auth.dependencies import CurrentUser, CurrentUserForUpdate
 from bazaar.kit.deps import ReadSession, WriteSession
+from bazaar.kit.errors import NotFound
+from bazaar.kit.openapi import errors
 from bazaar.kit.schemas import Envelope
 from bazaar.users import service
 from bazaar.users.schemas import (
@@ -70,7 +72,11 @@ async def put_preferences(
     return Envelope(data=PreferencesOut.model_validate(prefs))
 
 
-@router.get("/{ref}/public", response_model=Envelope[PublicProfileOut])
+@router.get(
+    "/{ref}/public",
+    response_model=Envelope[PublicProfileOut],
+    responses=errors(NotFound("User not found")),
+)
 async def get_public_profile(ref: str, session: ReadSession) -> Envelope[PublicProfileOut]:
     """Anyone's public profile, by user id (UUID or legacy 24-hex id). No sign-in needed.
 

@@ -9,11 +9,11 @@ from typing import Annotated, Any, Literal
 
 from pydantic import ConfigDict, Field, StrictBool, StringConstraints, field_validator
 
-from bazaar.kit.fields import MultiLine, VisibleLine, VisibleText
+from bazaar.kit.fields import WHITESPACE, MultiLine, VisibleLine, VisibleText
 from bazaar.kit.schemas import Input, Schema
 from bazaar.models import User
 from bazaar.models.users import ROLES
-from bazaar.users.preferences import CURRENCY_CODE, normalize_language_tag
+from bazaar.users.preferences import CHANNELS, CURRENCY_CODE, EVENTS, normalize_language_tag
 
 Role = Literal["admin", "buyer", "seller", "resolver", "guard"]
 Name = Annotated[VisibleLine, StringConstraints(min_length=1, max_length=120)]
@@ -32,6 +32,19 @@ def check_timezone(value: str) -> str:
     if value not in _time_zones():
         raise ValueError("must be an IANA time zone such as UTC or Europe/Berlin")
     return value
+
+
+# What the validators below accept, stated for clients (values are trimmed first).
+_W = f"[{WHITESPACE}]*"
+_LANGUAGE_DOC: dict[str, Any] = {
+    "json_schema_extra": {
+        "pattern": f"^{_W}[A-Za-z]{{2,3}}([-_][A-Za-z]{{4}})?([-_]([A-Za-z]{{2}}|[0-9]{{3}}))?{_W}$"
+    }
+}
+_NOTIFICATIONS_DOC: dict[str, Any] = {
+    "propertyNames": {"enum": list(EVENTS)},
+    "additionalProperties": {"propertyNames": {"enum": list(CHANNELS)}},
+}
 
 
 def reject_null(value: Any) -> Any:
@@ -76,7 +89,7 @@ class ProfileUpdate(Input):
     name: Name | None = None
     avatar_file_id: uuid.UUID | None = None
     bio: Bio | None = None
-    locale: str | None = Field(None, max_length=16, examples=["en", "pt-BR"])
+    locale: str | None = Field(None, max_length=16, examples=["en", "pt-BR"], **_LANGUAGE_DOC)
     timezone: str | None = Field(None, max_length=64, examples=["Europe/Berlin"])
 
     _not_null = field_validator("name", "locale", "timezone", mode="before")(reject_null)
@@ -108,10 +121,14 @@ class PreferencesUpdate(Input):
     """Only what is sent changes: events and channels left out keep their current value."""
 
     notifications: dict[str, dict[str, StrictBool]] | None = Field(
-        None, examples=[{"offer.received": {"inApp": True, "email": True, "telegram": False}}]
+        None,
+        examples=[{"offer.received": {"inApp": True, "email": True, "telegram": False}}],
+        json_schema_extra=_NOTIFICATIONS_DOC,
     )
-    language: str | None = Field(None, max_length=16, examples=["en"])
-    display_currency: str | None = Field(None, examples=["USD"])
+    language: str | None = Field(None, max_length=16, examples=["en"], **_LANGUAGE_DOC)
+    display_currency: str | None = Field(
+        None, examples=["USD"], json_schema_extra={"pattern": f"^{_W}[A-Za-z]{{3}}{_W}$"}
+    )
 
     @field_validator("language")
     @classmethod

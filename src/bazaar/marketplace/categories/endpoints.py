@@ -7,9 +7,16 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from bazaar.kit.deps import ReadSession, WriteSession
+from bazaar.kit.openapi import errors
 from bazaar.kit.schemas import Envelope
 from bazaar.marketplace.auth import Admin
 from bazaar.marketplace.categories import service
+from bazaar.marketplace.categories.errors import (
+    CategoryCycle,
+    CategoryInUse,
+    CategoryNotFound,
+    SlugTaken,
+)
 from bazaar.marketplace.categories.schemas import (
     CategoryCreate,
     CategoryDeleted,
@@ -40,13 +47,15 @@ async def list_categories(
     return Envelope(data=items)
 
 
-@router.get("/{ref}", response_model=Envelope[CategoryDetail])
+@router.get("/{ref}", response_model=Envelope[CategoryDetail], responses=errors(CategoryNotFound))
 async def get_category(ref: str, session: ReadSession) -> Envelope[CategoryDetail]:
     """One category by UUID, slug or legacy id, with its sub-tree and its ancestors."""
     return Envelope(data=await service.get_category_detail(session, ref))
 
 
-@router.post("", response_model=Envelope[CategoryDetail], status_code=201)
+@router.post(
+    "", response_model=Envelope[CategoryDetail], status_code=201, responses=errors(SlugTaken)
+)
 @router.post("/", include_in_schema=False, status_code=201)
 async def create_category(
     body: CategoryCreate, session: WriteSession, _admin: Admin
@@ -66,7 +75,11 @@ async def _update(
     return Envelope(data=await service.get_category_detail(session, str(category.id)))
 
 
-@router.patch("/{ref}", response_model=Envelope[CategoryDetail])
+@router.patch(
+    "/{ref}",
+    response_model=Envelope[CategoryDetail],
+    responses=errors(CategoryNotFound, CategoryCycle, SlugTaken),
+)
 async def patch_category(
     ref: str, body: CategoryUpdate, session: WriteSession, _admin: Admin
 ) -> Envelope[CategoryDetail]:
@@ -78,7 +91,11 @@ async def patch_category(
     return await _update(ref, body, session)
 
 
-@router.put("/{ref}", response_model=Envelope[CategoryDetail])
+@router.put(
+    "/{ref}",
+    response_model=Envelope[CategoryDetail],
+    responses=errors(CategoryNotFound, CategoryCycle, SlugTaken),
+)
 async def put_category(
     ref: str, body: CategoryUpdate, session: WriteSession, _admin: Admin
 ) -> Envelope[CategoryDetail]:
@@ -86,7 +103,11 @@ async def put_category(
     return await _update(ref, body, session)
 
 
-@router.delete("/{ref}", response_model=Envelope[CategoryDeleted])
+@router.delete(
+    "/{ref}",
+    response_model=Envelope[CategoryDeleted],
+    responses=errors(CategoryNotFound, CategoryInUse),
+)
 async def delete_category(
     ref: str, session: WriteSession, _admin: Admin
 ) -> Envelope[CategoryDeleted]:

@@ -3,19 +3,27 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
 import bazaar.marketplace.jobs  # noqa: F401  (registers the marketplace timers)
 from bazaar.kit.deps import DatabaseDep, ReadSession, SettingsDep, WriteSession
-from bazaar.kit.errors import Unauthorized, ValidationFailed
-from bazaar.kit.fields import safe_text
+from bazaar.kit.errors import InvalidStateTransition, NotFound, Unauthorized, ValidationFailed
+from bazaar.kit.fields import AMOUNT_TEXT, safe_text
 from bazaar.kit.money import to_decimal
+from bazaar.kit.openapi import errors
 from bazaar.kit.pagination import Page, Pagination
 from bazaar.kit.schemas import Envelope
 from bazaar.marketplace.auth import Admin, Buyer, SignedIn, Viewer
 from bazaar.marketplace.requests import service, views
+from bazaar.marketplace.requests.errors import (
+    NotTheBuyer,
+    RequestNotEditable,
+    RequestNotFound,
+    TransitionForbidden,
+    TransitionNeedsInput,
+)
 from bazaar.marketplace.requests.schemas import (
     CancelRequest,
     Delivery,
@@ -31,6 +39,14 @@ from bazaar.marketplace.requests.schemas import (
 router = APIRouter()
 
 SEARCH_MAX = 200
+# What `_money_param` takes, stated for clients: blank (no bound) or a decimal amount.
+_AMOUNT: dict[str, Any] = {"json_schema_extra": {"pattern": rf"^\s*$|{AMOUNT_TEXT}"}}
+
+# Documentation only (each request raises its own instance).
+_SIGN_IN_FOR_MINE = Unauthorized("Sign in to list your own requests (`mine=true`)")
+_ADDRESS_NOT_FOUND = NotFound("Address not found", code="ADDRESS_NOT_FOUND")
+# Every move of the state machine (machine.py).
+_TRANSITION = (RequestNotFound, TransitionForbidden, InvalidStateTransition)
 
 
 def _money_param(name: str, value: str | None) -> Decimal | None:
@@ -45,7 +61,7 @@ def _money_param(name: str, value: str | None) -> Decimal | None:
     return amount
 
 
-@router.get("", response_model=Envelope[Page[RequestSummary]])
+@router.get("", response_model=Envelope[Page[RequestSummary]], responses=errors(_SIGN_IN_FOR_MINE))
 @router.get("/", include_in_schema=False, response_model=Envelope[Page[RequestSummary]])
 async def list_requests(
     session: ReadSession,
@@ -66,8 +82,8 @@ async def list_requests(
         str | None,
         Query(alias="categoryId", max_length=120, description="Includes its sub-categories"),
     ] = None,
-    budget_min: Annotated[str | None, Query(alias="budgetMin", max_length=60)] = None,
-    budget_max: Annotated[str | None, Query(alias="budgetMax", max_length=60)] = None,
+    budget_min: Annotated[str | None, Query(alias="budgetMin", max_length=60, **_AMOUNT)] = None,
+    budget_max: Annotated[str | None, Query(alias="budgetMax", max_length=60, **_AMOUNT)] = None,
     currency: Annotated[str | None, Query(max_length=16, pattern=r"^[A-Za-z0-9.]*$")] = None,
     mine: Annotated[bool, Query(description="Only your own requests, drafts included")] = False,
     sort: Sort = "newest",
@@ -110,7 +126,12 @@ async def list_requests(
     return Envelope(data=page)
 
 
-@router.post("", status_code=201, response_model=Envelope[RequestDetail])
+@router.post(
+    "",
+    status_code=201,
+    response_model=Envelope[RequestDetail],
+    responses=errors(_ADDRESS_NOT_FOUND),
+)
 @router.post("/", status_code=201, include_in_schema=False, response_model=Envelope[RequestDetail])
 async def create_request(
     body: RequestCreate, buyer: Buyer, session: WriteSession, settings: SettingsDep
@@ -125,7 +146,7 @@ async def create_request(
     return Envelope(data=await views.detail(session, request, buyer))
 
 
-@router.get("/{ref}", response_model=Envelope[RequestDetail])
+@router.get("/{ref}", response_model=Envelope[RequestDetail], responses=errors(RequestNotFound))
 async def get_request(ref: str, viewer: Viewer, session: ReadSession) -> Envelope[RequestDetail]:
     """One request by UUID or legacy id, with its history and offer count.
 
@@ -138,7 +159,11 @@ async def get_request(ref: str, viewer: Viewer, session: ReadSession) -> Envelop
     return Envelope(data=await views.detail(session, request, viewer))
 
 
-@router.patch("/{ref}", response_model=Envelope[RequestDetail])
+@router.patch(
+    "/{ref}",
+    response_model=Envelope[RequestDetail],
+    responses=errors(RequestNotFound, NotTheBuyer, RequestNotEditable, _ADDRESS_NOT_FOUND),
+)
 async def update_request(
     ref: str, body: RequestUpdate, user: SignedIn, session: WriteSession, settings: SettingsDep
 ) -> Envelope[RequestDetail]:
@@ -152,7 +177,9 @@ async def update_request(
     return Envelope(data=await views.detail(session, request, user))
 
 
-@router.post("/{ref}/publish", response_model=Envelope[RequestDetail])
+@router.post(
+    "/{ref}/publish", response_model=Envelope[RequestDetail], responses=errors(*_TRANSITION)
+)
 async def publish_request(
     ref: str, user: SignedIn, session: WriteSession, settings: SettingsDep
 ) -> Envelope[RequestDetail]:
@@ -162,7 +189,9 @@ async def publish_request(
     return Envelope(data=await views.detail(session, request, user))
 
 
-@router.post("/{ref}/cancel", response_model=Envelope[RequestDetail])
+@router.post(
+    "/{ref}/cancel", response_model=Envelope[RequestDetail], responses=errors(*_TRANSITION)
+)
 async def cancel_request(
     ref: str, user: SignedIn, session: WriteSession, body: CancelRequest | None = None
 ) -> Envelope[RequestDetail]:
@@ -175,7 +204,9 @@ async def cancel_request(
     return Envelope(data=await views.detail(session, request, user))
 
 
-@router.post("/{ref}/deliver", response_model=Envelope[RequestDetail])
+@router.post(
+    "/{ref}/deliver", response_model=Envelope[RequestDetail], responses=errors(*_TRANSITION)
+)
 async def deliver_request(
     ref: str, body: Delivery, user: SignedIn, session: WriteSession, settings: SettingsDep
 ) -> Envelope[RequestDetail]:
@@ -188,7 +219,11 @@ async def deliver_request(
     return Envelope(data=await views.detail(session, request, user))
 
 
-@router.post("/{ref}/force-transition", response_model=Envelope[RequestDetail])
+@router.post(
+    "/{ref}/force-transition",
+    response_model=Envelope[RequestDetail],
+    responses=errors(*_TRANSITION, TransitionNeedsInput),
+)
 async def force_transition(
     ref: str, body: ForceTransition, admin: Admin, session: WriteSession, settings: SettingsDep
 ) -> Envelope[RequestDetail]:

@@ -7,10 +7,18 @@ from typing import Annotated
 from fastapi import APIRouter, Query, status
 
 from bazaar.kit.deps import ReadSession, SettingsDep, WriteSession
+from bazaar.kit.errors import NotFound
+from bazaar.kit.openapi import errors
 from bazaar.kit.pagination import Page, Pagination
 from bazaar.kit.schemas import Envelope
 from bazaar.marketplace.auth import SignedIn
 from bazaar.marketplace.reviews import service
+from bazaar.marketplace.reviews.errors import (
+    AlreadyReviewed,
+    RequestNotFound,
+    ReviewNotAllowed,
+    ReviewWindowClosed,
+)
 from bazaar.marketplace.reviews.schemas import (
     RequestReviews,
     ReviewCreate,
@@ -21,7 +29,12 @@ from bazaar.marketplace.reviews.schemas import (
 router = APIRouter()
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=Envelope[ReviewOut])
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=Envelope[ReviewOut],
+    responses=errors(RequestNotFound, ReviewNotAllowed, ReviewWindowClosed, AlreadyReviewed),
+)
 @router.post(
     "/",
     status_code=status.HTTP_201_CREATED,
@@ -43,7 +56,9 @@ async def create_review(
     return Envelope(data=review)
 
 
-@router.get("", response_model=Envelope[Page[ReviewOut]])
+@router.get(
+    "", response_model=Envelope[Page[ReviewOut]], responses=errors(NotFound("User not found"))
+)
 @router.get("/", response_model=Envelope[Page[ReviewOut]], include_in_schema=False)
 async def list_reviews_about_user(
     session: ReadSession,
@@ -66,7 +81,11 @@ async def list_reviews_about_user(
     return Envelope(data=page)
 
 
-@router.get("/request/{request_id}", response_model=Envelope[RequestReviews])
+@router.get(
+    "/request/{request_id}",
+    response_model=Envelope[RequestReviews],
+    responses=errors(RequestNotFound),
+)
 async def reviews_of_request(
     request_id: str, user: SignedIn, session: ReadSession, settings: SettingsDep
 ) -> Envelope[RequestReviews]:

@@ -5,16 +5,23 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from bazaar.kit.deps import ReadSession, SettingsDep, WriteSession
+from bazaar.kit.openapi import errors
 from bazaar.kit.schemas import Envelope
 from bazaar.marketplace.auth import SignedIn
 from bazaar.marketplace.shops import service
+from bazaar.marketplace.shops.errors import ShopExists, ShopNotFound, SlugTaken
 from bazaar.marketplace.shops.schemas import ShopCreate, ShopOut, ShopPublic, ShopUpdate
 
 router = APIRouter()
 
 
-@router.get("/me", response_model=Envelope[ShopOut])
-@router.get("", response_model=Envelope[ShopOut], summary="Get my shop (same as /me)")
+@router.get("/me", response_model=Envelope[ShopOut], responses=errors(ShopNotFound))
+@router.get(
+    "",
+    response_model=Envelope[ShopOut],
+    summary="Get my shop (same as /me)",
+    responses=errors(ShopNotFound),
+)
 @router.get("/", include_in_schema=False)
 async def get_my_shop(user: SignedIn, session: ReadSession) -> Envelope[ShopOut]:
     """Your own shop with its private settings (payout wallets, auto-accept rules).
@@ -25,7 +32,9 @@ async def get_my_shop(user: SignedIn, session: ReadSession) -> Envelope[ShopOut]
     return Envelope(data=ShopOut.model_validate(shop))
 
 
-@router.post("", response_model=Envelope[ShopOut], status_code=201)
+@router.post(
+    "", response_model=Envelope[ShopOut], status_code=201, responses=errors(ShopExists, SlugTaken)
+)
 @router.post("/", include_in_schema=False, status_code=201)
 async def create_shop(
     body: ShopCreate, user: SignedIn, session: WriteSession, settings: SettingsDep
@@ -43,10 +52,10 @@ async def create_shop(
     return Envelope(data=ShopOut.model_validate(shop))
 
 
-@router.put("", response_model=Envelope[ShopOut])
-@router.patch("", response_model=Envelope[ShopOut])
-@router.put("/me", response_model=Envelope[ShopOut])
-@router.patch("/me", response_model=Envelope[ShopOut])
+@router.put("", response_model=Envelope[ShopOut], responses=errors(ShopNotFound, SlugTaken))
+@router.patch("", response_model=Envelope[ShopOut], responses=errors(ShopNotFound, SlugTaken))
+@router.put("/me", response_model=Envelope[ShopOut], responses=errors(ShopNotFound, SlugTaken))
+@router.patch("/me", response_model=Envelope[ShopOut], responses=errors(ShopNotFound, SlugTaken))
 @router.put("/", include_in_schema=False)
 @router.patch("/", include_in_schema=False)
 async def update_shop(
@@ -62,7 +71,7 @@ async def update_shop(
     return Envelope(data=ShopOut.model_validate(shop))
 
 
-@router.get("/{ref}", response_model=Envelope[ShopPublic])
+@router.get("/{ref}", response_model=Envelope[ShopPublic], responses=errors(ShopNotFound))
 async def get_shop(ref: str, session: ReadSession) -> Envelope[ShopPublic]:
     """A shop's public profile by UUID, slug or 24-hex legacy id."""
     shop = await service.get_shop(session, ref)
