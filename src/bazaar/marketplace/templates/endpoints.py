@@ -7,12 +7,22 @@ from typing import Annotated
 from fastapi import APIRouter, Query, status
 
 from bazaar.kit.deps import ReadSession, SettingsDep, WriteSession
+from bazaar.kit.errors import NotFound
+from bazaar.kit.openapi import errors
 from bazaar.kit.pagination import Page, Pagination
 from bazaar.kit.schemas import Envelope
-from bazaar.marketplace.auth import Seller, SignedIn, Viewer
+from bazaar.marketplace.auth import Buyer, Seller, SignedIn, Viewer
+from bazaar.marketplace.categories.errors import CategoryNotFound
 from bazaar.marketplace.offers.schemas import OfferOut
 from bazaar.marketplace.requests import service as requests
+from bazaar.marketplace.shops.errors import ShopNotFound
 from bazaar.marketplace.templates import service
+from bazaar.marketplace.templates.errors import (
+    OwnTemplate,
+    ShopRequired,
+    TemplateNotFound,
+    TemplateUnavailable,
+)
 from bazaar.marketplace.templates.schemas import (
     InstantiateTemplate,
     TemplateCreate,
@@ -24,8 +34,15 @@ from bazaar.marketplace.templates.schemas import (
 
 router = APIRouter()
 
+_ADDRESS_NOT_FOUND = NotFound("Address not found", code="ADDRESS_NOT_FOUND")
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=Envelope[TemplateOut])
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=Envelope[TemplateOut],
+    responses=errors(ShopRequired),
+)
 @router.post(
     "/",
     status_code=status.HTTP_201_CREATED,
@@ -55,7 +72,11 @@ async def list_my_templates(
     return Envelope(data=await service.list_mine(session, user, active, params))
 
 
-@router.get("/shop/{shop_ref}", response_model=Envelope[Page[TemplateOut]])
+@router.get(
+    "/shop/{shop_ref}",
+    response_model=Envelope[Page[TemplateOut]],
+    responses=errors(ShopNotFound, CategoryNotFound),
+)
 async def list_shop_templates(
     shop_ref: str,
     session: ReadSession,
@@ -69,7 +90,9 @@ async def list_shop_templates(
     return Envelope(data=await service.list_for_shop(session, shop_ref, category_id, params))
 
 
-@router.get("/{template_id}", response_model=Envelope[TemplateOut])
+@router.get(
+    "/{template_id}", response_model=Envelope[TemplateOut], responses=errors(TemplateNotFound)
+)
 async def get_template(
     template_id: str, user: Viewer, session: ReadSession
 ) -> Envelope[TemplateOut]:
@@ -78,7 +101,9 @@ async def get_template(
     return Envelope(data=TemplateOut.model_validate(template))
 
 
-@router.patch("/{template_id}", response_model=Envelope[TemplateOut])
+@router.patch(
+    "/{template_id}", response_model=Envelope[TemplateOut], responses=errors(TemplateNotFound)
+)
 async def update_template(
     template_id: str,
     body: TemplateUpdate,
@@ -92,7 +117,9 @@ async def update_template(
     return Envelope(data=template)
 
 
-@router.delete("/{template_id}", response_model=Envelope[TemplateDeleted])
+@router.delete(
+    "/{template_id}", response_model=Envelope[TemplateDeleted], responses=errors(TemplateNotFound)
+)
 async def delete_template(
     template_id: str, user: SignedIn, session: WriteSession
 ) -> Envelope[TemplateDeleted]:
@@ -106,21 +133,23 @@ async def delete_template(
     "/{template_id}/instantiate",
     status_code=status.HTTP_201_CREATED,
     response_model=Envelope[TemplateOrder],
+    responses=errors(OwnTemplate, TemplateNotFound, TemplateUnavailable, _ADDRESS_NOT_FOUND),
 )
 async def instantiate_template(
     template_id: str,
     body: InstantiateTemplate,
-    user: SignedIn,
+    user: Buyer,
     session: WriteSession,
     settings: SettingsDep,
 ) -> Envelope[TemplateOrder]:
-    """Order from a template in one step (any signed-in user except its seller).
+    """Order from a template in one step (buyer role; not your own template).
 
     Creates an open purchase request addressed to the template's shop (title, description,
     category and budget from the template; budget = price × `quantity`), and the shop's
     offer on it at price × `quantity`, which you can accept right away. Only that shop can
     make offers on the request. Delivery is `deliveryAddressId` (one of your addresses) or
-    `isDigital: true`; `message` is added to the request's description for the seller.
+    `isDigital: true`; `message` is a private note to the shop (the request's
+    `buyerNote`, seen by you, that shop and admins only).
     Errors: 403 `CANNOT_INSTANTIATE_OWN_TEMPLATE`, 404 `TEMPLATE_NOT_FOUND` (unknown or
     inactive), 409 `TEMPLATE_UNAVAILABLE` (the seller is not taking orders).
     """
