@@ -37,7 +37,7 @@ from pydantic import BaseModel, Field, ValidationError
 from bazaar.kit.db import SessionKind
 from bazaar.kit.deps import route_session_kind
 from bazaar.kit.errors import AppError, Conflict, RateLimited, ValidationFailed
-from bazaar.kit.fields import TEXT_PATTERNS, WHITESPACE, text_pattern
+from bazaar.kit.fields import TEXT_PATTERNS, VISIBLE, WHITESPACE, text_pattern
 
 ErrorKind = type[AppError] | AppError
 AuthMode = Literal["required", "optional"]
@@ -252,7 +252,12 @@ def _fold_lengths(schema: dict[str, Any]) -> None:
     """A text type's minimum length counts the trimmed value (kit/fields.py): its pattern
     states it. (`maxLength` counts what was sent, kit/schemas.py, and stays as it is.)"""
     refused, visible = TEXT_PATTERNS[schema["pattern"]]
-    schema["pattern"] = text_pattern(refused, visible, schema.get("minLength", 0))
+    low = schema.get("minLength", 0)
+    if visible and low > 1:
+        schema["pattern"] = text_pattern(refused, False, low)
+        schema.setdefault("allOf", []).append({"pattern": VISIBLE})
+    else:
+        schema["pattern"] = text_pattern(refused, visible, low)
 
 
 def _state_text_rules(spec: dict[str, Any]) -> None:

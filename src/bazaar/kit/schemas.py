@@ -6,8 +6,16 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Annotated, Any, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict, PlainSerializer, ValidationInfo, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    PlainSerializer,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic.alias_generators import to_camel
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from bazaar.kit.fields import storable_problem
 from bazaar.kit.money import format_money
@@ -41,27 +49,40 @@ class Input(Schema):
             raise ValueError(problem)
         return value
 
-    @field_validator("*", mode="before")
+    @model_validator(mode="before")
     @classmethod
-    def _as_sent(cls, value: Any, info: ValidationInfo) -> Any:
-        """Rules on the value as sent, where the schema and pydantic's coercion part ways."""
-        if value is None:
-            return value
+    def _as_sent(cls, data: Any) -> Any:
+        """Rules on the values as sent, before any field validator reshapes them: where
+        the schema and pydantic's coercion or trimming would part ways."""
+        if not isinstance(data, dict):
+            return data
         rules = _raw_rules(cls)
-        name = info.field_name or ""
-        # JSON has true and false: pydantic would also take 0, 1, "yes" or "off" for a
-        # boolean, which the schema does not allow and no client means.
-        if name in rules.flags and type(value) is not bool:
-            raise ValueError("must be true or false")
-        # `maxLength` counts what was sent: trimming must not let a longer value through.
-        limit = rules.max_lengths.get(name)
-        if limit is not None and isinstance(value, str) and len(value) > limit:
-            raise ValueError(f"must be at most {limit} characters")
-        return value
+        errors: list[InitErrorDetails] = []
+        for key, value in data.items():
+            if value is None:
+                continue
+            # JSON has true and false: pydantic would also take 0, 1, "yes" or "off" for
+            # a boolean, which the schema does not allow and no client means.
+            if key in rules.flags and type(value) is not bool:
+                errors.append(_error(key, value, "must be true or false"))
+            # `maxLength` counts what was sent: trimming must not let more through.
+            limit = rules.max_lengths.get(key)
+            if limit is not None and isinstance(value, str) and len(value) > limit:
+                errors.append(_error(key, value, f"must be at most {limit} characters"))
+        if errors:
+            raise ValidationError.from_exception_data(cls.__name__, errors)
+        return data
+
+
+def _error(key: str, value: Any, message: str) -> InitErrorDetails:
+    error = PydanticCustomError("value_error", message)
+    return InitErrorDetails(type=error, loc=(key,), input=value)
 
 
 @dataclass(frozen=True)
 class _RawRules:
+    """By the keys a body may use (alias and field name)."""
+
     flags: frozenset[str]
     max_lengths: dict[str, int]
 
@@ -72,16 +93,17 @@ def _raw_rules(model: type[BaseModel]) -> _RawRules:
     rules: _RawRules | None = model.__dict__.get("__bazaar_raw_rules__")
     if rules is None:
         properties = model.model_json_schema().get("properties", {})
-        limits = {}
+        limits: dict[str, int] = {}
+        flags: set[str] = set()
         for name, field in model.model_fields.items():
+            keys = {name, field.alias or name}
             prop = properties.get(field.alias or name, {})
             found = [o["maxLength"] for o in [prop, *prop.get("anyOf", [])] if "maxLength" in o]
             if found:
-                limits[name] = min(found)
-        flags = frozenset(
-            name for name, field in model.model_fields.items() if field.annotation in _FLAGS
-        )
-        rules = _RawRules(flags, limits)
+                limits.update(dict.fromkeys(keys, min(found)))
+            if field.annotation in _FLAGS:
+                flags.update(keys)
+        rules = _RawRules(frozenset(flags), limits)
         setattr(model, "__bazaar_raw_rules__", rules)  # noqa: B010 (not a declared attribute)
     return rules
 

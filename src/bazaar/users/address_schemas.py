@@ -19,7 +19,7 @@ _POSTAL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 \-]*$")
 
 # The same rules for clients (trimmed first; blank means none).
 _W = f"[{WHITESPACE}]*"
-_PHONE_DOC = f"^{_W}$|^(?=(?:[^0-9]*[0-9]){{5,15}}[^0-9]*$){_W}\\+?[0-9][0-9 ().\\-]*{_W}$"
+_PHONE_DOC = f"^{_W}$|^{_W}\\+?[0-9](?:[ ().\\-]*[0-9]){{4,14}}[ ().\\-]*{_W}$"
 _POSTAL_DOC = f"^{_W}$|^{_W}[A-Za-z0-9][A-Za-z0-9 \\-]*{_W}$"
 _COUNTRY_DOC: dict[str, Any] = {"enum": sorted(COUNTRY_CODES)}
 
