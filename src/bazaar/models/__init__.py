@@ -1,6 +1,7 @@
 """All tables, imported here so Alembic and the metadata see every one."""
 
 from bazaar.kit.db import Base
+from bazaar.models.ledger import LedgerAccount, LedgerEntry, LedgerTransaction
 from bazaar.models.marketplace import (
     Category,
     PurchaseRequest,
@@ -10,7 +11,13 @@ from bazaar.models.marketplace import (
     SellerOffer,
     Shop,
 )
-from bazaar.models.payments import Payment
+from bazaar.models.payments import (
+    ChainTransfer,
+    ConfirmationThreshold,
+    Payment,
+    PaymentEvent,
+    Payout,
+)
 from bazaar.models.system import IdempotencyKey, Job, PeriodicTask, WorkerHeartbeat
 from bazaar.models.users import Address, RefreshToken, SignInFailure, User, UserToken
 
@@ -18,9 +25,16 @@ __all__ = [
     "Address",
     "Base",
     "Category",
+    "ChainTransfer",
+    "ConfirmationThreshold",
     "IdempotencyKey",
     "Job",
+    "LedgerAccount",
+    "LedgerEntry",
+    "LedgerTransaction",
     "Payment",
+    "PaymentEvent",
+    "Payout",
     "PeriodicTask",
     "PurchaseRequest",
     "RefreshToken",
