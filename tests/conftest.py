@@ -27,7 +27,13 @@ BACKEND = os.environ.get("BAZAAR_TEST_BACKEND", "sqlite")
 PG_ADMIN_URL = os.environ.get("TEST_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 
-pytest_plugins = ["tests.fixtures.users", "tests.fixtures.marketplace", "tests.fixtures.smtp"]
+pytest_plugins = [
+    "tests.fixtures.users",
+    "tests.fixtures.marketplace",
+    "tests.fixtures.smtp",
+    "tests.fixtures.payments",
+    "tests.fixtures.chain",
+]
 
 
 def _pg_exec(sql: str) -> None:

@@ -129,8 +129,12 @@ class Settings(BaseSettings):
     request_network_api_base_url: str = "https://api.request.network"
     request_network_api_key: str | None = None
     request_network_webhook_secret: str | None = None
-    payment_ledger_enforcement: bool = False
+    payment_ledger_enforcement: bool = True
     derived_destination_sweep_signer: str = "build-only"
+    # --- Escrow: ledger (payments/ledger/) ---
+    # --- Escrow: chain and on-chain provider (payments/chain/, payments/providers/) ---
+    # --- Escrow: lifecycle, timers and API (payments/lifecycle.py, escrow.py) ---
+    # --- Escrow: transaction safety and payouts (payments/safety/, payments/payouts/) ---
     openai_api_key: str | None = None
     oracle_quoting_enabled: bool = False
     mongodb_uri: str | None = None
