@@ -134,6 +134,9 @@ class Settings(BaseSettings):
     # --- Escrow: ledger (payments/ledger/) ---
     # --- Escrow: chain and on-chain provider (payments/chain/, payments/providers/) ---
     # --- Escrow: lifecycle, timers and API (payments/lifecycle.py, escrow.py) ---
+    # How long before the delivery and inspection deadlines the party who must act (the
+    # seller to deliver, the buyer to confirm or dispute) is reminded, once per deadline.
+    payment_reminder_before: timedelta = timedelta(hours=24)
     # --- Escrow: transaction safety and payouts (payments/safety/, payments/payouts/) ---
     openai_api_key: str | None = None
     oracle_quoting_enabled: bool = False
@@ -154,6 +157,7 @@ class Settings(BaseSettings):
         "review_window",
         "job_retention",
         "dead_job_retention",
+        "payment_reminder_before",
         mode="before",
     )
     @classmethod

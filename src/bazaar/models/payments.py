@@ -56,6 +56,10 @@ class Payment(Entity, Base):
     review_note: Mapped[str | None] = mapped_column(sa.String(1000))
     held_at: Mapped[datetime | None]
     settled_at: Mapped[datetime | None]  # released / refunded / split
+    # When the reminder before the request's delivery / inspection deadline was sent
+    # (payments/jobs.py sends each once; migration 0012).
+    delivery_reminded_at: Mapped[datetime | None]
+    inspection_reminded_at: Mapped[datetime | None]
 
 
 class PaymentEvent(Base):
@@ -118,7 +122,12 @@ class Payout(Base):
     an admin signs elsewhere and marks sent; Bazaar verifies it on chain before `done`."""
 
     __tablename__ = "payouts"
-    __table_args__ = (sa.Index("ix_payouts_status", "status", "created_at"),)
+    __table_args__ = (
+        sa.Index("ix_payouts_status", "status", "created_at"),
+        # One payout per ledger movement and kind: a replayed release builds nothing twice
+        # (a split has one release and one refund payout on the same transaction).
+        sa.UniqueConstraint("ledger_transaction_id", "kind", name="uq_payouts_ledger_kind"),
+    )
 
     id: Mapped[uuid.UUID] = mapped_column(sa.Uuid, primary_key=True, default=uuid.uuid4)
     payment_id: Mapped[uuid.UUID] = mapped_column(
@@ -142,6 +151,11 @@ class Payout(Base):
     created_at: Mapped[datetime]
     sent_at: Mapped[datetime | None]
     done_at: Mapped[datetime | None]
+    # The verification sweep (payments/payouts/, migration 0013): when a sent payout is
+    # checked next (also its claim), how many checks it had, the confirmations last seen.
+    next_check_at: Mapped[datetime | None]
+    checks: Mapped[int] = mapped_column(default=0, server_default="0")
+    confirmations: Mapped[int] = mapped_column(default=0, server_default="0")
 
 
 class ConfirmationThreshold(Base):

@@ -1,7 +1,9 @@
 """Payment states of SPEC §5 and the moves between them, as data.
 
 Moves are monotonic: a payment never returns to an earlier state, except that a chain reorg
-may move `confirming` (or `partially_paid`) back to `pending`. `payments/lifecycle.py` is
+may move `confirming` (or `partially_paid`) back to `pending`, and money confirmed for a
+payment already closed (`expired`/`cancelled`: paid too late) puts it in `awaiting_review`,
+where a guard refunds it (escrow.on_funds_confirmed). `payments/lifecycle.py` is
 the only code that changes `Payment.status`, and only along this table.
 """
 
@@ -44,6 +46,9 @@ MOVES: dict[str, frozenset[str]] = {
     CONFIRMING: frozenset({PENDING, PARTIALLY_PAID, AWAITING_REVIEW, HELD, FAILED}),
     AWAITING_REVIEW: frozenset({HELD, REFUNDED}),
     HELD: frozenset({RELEASED, REFUNDED, SPLIT}),
+    # Paid late: the money is real and must be returned, so the payment leaves its closed state.
+    EXPIRED: frozenset({AWAITING_REVIEW}),
+    CANCELLED: frozenset({AWAITING_REVIEW}),
 }
 
 

@@ -235,3 +235,20 @@ open_dispute = _plain_move(
     "funded/delivered → disputed (buyer or seller); release timers stop, as their sweeps "
     "only act on funded/delivered requests.",
 )
+
+
+# Never funded: what the admin cleanup of a payment provider may remove with its payments.
+UNFUNDED = (state.ACCEPTED, state.CANCELLED, state.EXPIRED)
+
+
+async def unfunded_requests(
+    session: AsyncSession, request_ids: list[uuid.UUID], *, lock: bool = False
+) -> list[uuid.UUID]:
+    """Of `request_ids`, the requests that never got past `accepted`."""
+    return await repo.unfunded(session, request_ids, UNFUNDED, lock=lock)
+
+
+async def remove_unfunded(session: AsyncSession, request_ids: list[uuid.UUID]) -> int:
+    """Delete never-funded requests (offers and history with them) once their payments are
+    gone: the admin cleanup of a payment provider's test leftovers."""
+    return await repo.delete_requests(session, request_ids)

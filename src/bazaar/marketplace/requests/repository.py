@@ -328,3 +328,38 @@ async def funding_lapsed(
         .order_by(PR.funding_deadline, PR.id)
     )
     return list((await session.execute(_claim(stmt, limit))).scalars())
+
+
+# -- admin cleanup of a payment provider's unfunded leftovers (payments.service.cleanup) -----
+
+
+async def unfunded(
+    session: AsyncSession,
+    request_ids: Collection[uuid.UUID],
+    statuses: Collection[str],
+    *,
+    lock: bool,
+) -> list[uuid.UUID]:
+    """Of `request_ids`, those in `statuses` (the request never got past accepted)."""
+    if not request_ids:
+        return []
+    stmt = sa.select(PR.id).where(PR.id.in_(list(request_ids)), PR.status.in_(list(statuses)))
+    if lock:
+        stmt = stmt.with_for_update()
+    return list((await session.execute(stmt.order_by(PR.id))).scalars())
+
+
+async def delete_requests(session: AsyncSession, request_ids: Collection[uuid.UUID]) -> int:
+    """Delete requests with their offers and history (ON DELETE CASCADE); the caller made
+    sure no payment refers to them any more."""
+    if not request_ids:
+        return 0
+    ids = list(request_ids)
+    # Offers and history cascade in the database; deleted explicitly as well so SQLite
+    # connections without foreign keys enforced leave nothing behind either.
+    await session.execute(sa.delete(SellerOffer).where(SellerOffer.request_id.in_(ids)))
+    await session.execute(sa.delete(RequestHistory).where(RequestHistory.request_id.in_(ids)))
+    result = await session.execute(
+        sa.delete(PR).where(PR.id.in_(ids)).execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]

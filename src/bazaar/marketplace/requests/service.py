@@ -43,9 +43,11 @@ from bazaar.marketplace.requests.lifecycle import (
     mark_funded,
     open_dispute,
     refund,
+    remove_unfunded,
     reopen,
     split,
     supersede_offers,
+    unfunded_requests,
 )
 from bazaar.marketplace.requests.machine import check_transition, emit, notify_sellers, transition
 from bazaar.marketplace.requests.schemas import RequestCreate, RequestUpdate
@@ -75,11 +77,13 @@ __all__ = [
     "open_dispute",
     "publish",
     "refund",
+    "remove_unfunded",
     "reopen",
     "require_buyer_role",
     "split",
     "supersede_offers",
     "transition",
+    "unfunded_requests",
     "update_request",
 ]
 
