@@ -116,8 +116,10 @@ async def truncate_all(database: Database) -> None:
         if database.backend == "postgresql":
             await conn.execute(sa.text(f"TRUNCATE {', '.join(tables)} CASCADE"))
         else:
-            # SQLite checks the categories self-reference row by row: detach children first.
+            # SQLite checks self-references row by row: detach children first (categories,
+            # and ledger reversals; on PostgreSQL TRUNCATE skips the ledger's row triggers).
             await conn.execute(sa.text("UPDATE categories SET parent_id = NULL"))
+            await conn.execute(sa.text("UPDATE ledger_transactions SET reverses_id = NULL"))
             for name in tables:
                 await conn.execute(sa.text(f"DELETE FROM {name}"))
 

@@ -1,4 +1,4 @@
-"""`bazaar` command line: serve, worker, migrate, seed, create-admin, openapi."""
+"""`bazaar` command line: serve, worker, migrate, seed, create-admin, openapi, ledger."""
 
 from __future__ import annotations
 
@@ -147,6 +147,33 @@ def openapi(
     spec = create_app(get_settings()).openapi()
     output.write_text(json.dumps(spec, indent=2, sort_keys=False) + "\n")
     console.print(f"[green]wrote[/] {output} ({len(spec.get('paths', {}))} paths)")
+
+
+ledger_app = typer.Typer(help="The escrow ledger", no_args_is_help=True)
+app.add_typer(ledger_app, name="ledger")
+
+
+@ledger_app.command("verify")
+def ledger_verify() -> None:
+    """Check every ledger invariant of SPEC §5; exit 1 on any breach."""
+    from bazaar.kit.db import Database
+    from bazaar.payments.ledger.report import render
+    from bazaar.payments.ledger.verify import Report, verify
+
+    settings = get_settings()
+
+    async def main() -> Report:
+        db = Database(settings)
+        try:
+            async with db.reading() as session:
+                return await verify(session)
+        finally:
+            await db.dispose()
+
+    report = asyncio.run(main())
+    render(report, Console())
+    if not report.ok:
+        raise typer.Exit(1)
 
 
 if __name__ == "__main__":

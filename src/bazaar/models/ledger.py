@@ -38,6 +38,8 @@ class LedgerAccount(Base):
 
 class LedgerTransaction(Base):
     __tablename__ = "ledger_transactions"
+    # A transaction is reversed at most once (migration 0010).
+    __table_args__ = (sa.Index("uq_ledger_transactions_reverses_id", "reverses_id", unique=True),)
 
     id: Mapped[uuid.UUID] = mapped_column(sa.Uuid, primary_key=True, default=uuid.uuid4)
     # fund | release | refund | split | payout | reversal

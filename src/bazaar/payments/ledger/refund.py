@@ -1,0 +1,61 @@
+"""Refund: escrow → the buyer (what remains, or a part of it); no fee."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bazaar.config import Settings
+from bazaar.models import LedgerTransaction, Payment
+from bazaar.payments.ledger import accounts, balances, rules
+from bazaar.payments.ledger.lock import ensure_locked
+from bazaar.payments.ledger.posting import REFUND, Leg, existing, fingerprint, post
+
+
+async def refund(
+    session: AsyncSession,
+    payment: Payment,
+    amount: Decimal | None = None,
+    *,
+    key: str,
+    cause: str,
+    now: datetime,
+    enforcement: bool = True,
+    settings: Settings | None = None,
+    decimals: int | None = None,
+) -> LedgerTransaction:
+    """Move `amount` (None: what remains held) to the buyer's refundable account."""
+    payment = await ensure_locked(session, payment)
+    places = rules.decimals_of(payment, settings, decimals)
+    wanted = None if amount is None else rules.checked_amount(amount, places)
+    request = fingerprint(amount=wanted)
+    found = await existing(session, key, kind=REFUND, payment_id=payment.id, request=request)
+    if found is not None:
+        return found
+    rules.refuse_terminal(payment)
+    held = await rules.cover(
+        session,
+        payment,
+        held=await balances.held(session, payment),
+        wanted=wanted,
+        move=REFUND,
+        key=key,
+        now=now,
+        enforcement=enforcement,
+    )
+    gross = held if wanted is None else wanted
+    escrow = accounts.escrow(payment)
+    return await post(
+        session,
+        kind=REFUND,
+        key=key,
+        cause=cause,
+        now=now,
+        payment_id=payment.id,
+        request=request,
+        legs=[Leg(escrow, -gross), Leg(accounts.buyer_refundable(payment), gross)],
+        meta={"amount": str(gross)},
+        known={escrow: held},
+    )

@@ -1,0 +1,79 @@
+"""Split: everything held, shared between buyer and seller (a dispute's outcome).
+
+The buyer's share is `held × buyer_percent / 100` rounded down to the token's smallest
+unit; the seller's side is the remainder, and the platform fee is taken from the seller's
+side only (rounded down the same way). buyer + seller + fee = held, exactly.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bazaar.config import Settings
+from bazaar.models import LedgerTransaction, Payment
+from bazaar.payments.ledger import accounts, balances, rules
+from bazaar.payments.ledger.lock import ensure_locked
+from bazaar.payments.ledger.posting import SPLIT, Leg, existing, fingerprint, post
+
+
+async def split(
+    session: AsyncSession,
+    payment: Payment,
+    buyer_percent: Decimal | str | int,
+    *,
+    fee_percent: Decimal | str,
+    key: str,
+    cause: str,
+    now: datetime,
+    enforcement: bool = True,
+    settings: Settings | None = None,
+    decimals: int | None = None,
+) -> LedgerTransaction:
+    payment = await ensure_locked(session, payment)
+    places = rules.decimals_of(payment, settings, decimals)
+    share = rules.percent(buyer_percent)
+    request = fingerprint(buyer_percent=share, fee_percent=rules.percent(fee_percent))
+    found = await existing(session, key, kind=SPLIT, payment_id=payment.id, request=request)
+    if found is not None:
+        return found
+    rules.refuse_terminal(payment)
+    held = await rules.cover(
+        session,
+        payment,
+        held=await balances.held(session, payment),
+        wanted=None,
+        move=SPLIT,
+        key=key,
+        now=now,
+        enforcement=enforcement,
+    )
+    buyer = rules.round_down(held * share / Decimal(100), places)
+    seller_side = held - buyer
+    fee = rules.fee_of(seller_side, fee_percent, places)
+    asset = accounts.asset_of(payment)
+    escrow = accounts.escrow(payment)
+    return await post(
+        session,
+        kind=SPLIT,
+        key=key,
+        cause=cause,
+        now=now,
+        payment_id=payment.id,
+        request=request,
+        legs=[
+            Leg(escrow, -held),
+            Leg(accounts.buyer_refundable(payment), buyer),
+            Leg(accounts.seller_payable(payment), seller_side - fee),
+            Leg(accounts.platform_fees(asset), fee),
+        ],
+        meta={
+            "amount": str(held),
+            "buyer": str(buyer),
+            "seller": str(seller_side - fee),
+            "fee": str(fee),
+        },
+        known={escrow: held},
+    )
