@@ -12,6 +12,8 @@ ROUTES: list[tuple[str, str]] = [
     ("/api/user", "bazaar.users.endpoints"),
     ("/api/users", "bazaar.users.endpoints"),
     ("/api/address", "bazaar.users.address_endpoints"),
+    # Before any /api/payment router: its own mount, so no `/{id}` route there can take it.
+    ("/api/payment/decentralized", "bazaar.payments.decentralized.endpoints"),
     ("/api/admin/users", "bazaar.admin.users_endpoints"),
     ("/api/marketplace/categories", "bazaar.marketplace.categories.endpoints"),
     ("/api/marketplace/shop-settings", "bazaar.marketplace.shops.endpoints"),

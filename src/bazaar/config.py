@@ -11,7 +11,11 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import AliasChoices, Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
 DEV_JWT_SECRET = "dev-only-insecure-secret-change-me-0123456789"  # noqa: S105
 
@@ -33,6 +37,30 @@ def parse_duration(value: str | int | float | timedelta) -> timedelta:
 
 class ConfigError(RuntimeError):
     """Startup refused because the configuration is unsafe or incomplete."""
+
+
+class _RpcUrlVariables(PydanticBaseSettingsSource):
+    """`rpc_urls` from one variable per chain, RPC_URL_<chainId> (the process environment,
+    then the .env file): pydantic-settings maps one variable to one field, so these are
+    gathered here, still inside Settings' sources."""
+
+    _NAME = re.compile(r"^rpc_url_(\d+)$", re.IGNORECASE)
+
+    def __init__(self, settings_cls: type[BaseSettings], *sources: PydanticBaseSettingsSource):
+        super().__init__(settings_cls)
+        self._sources = sources
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        urls: dict[int, str] = {}
+        for source in reversed(self._sources):  # the environment wins over .env
+            for name, value in (getattr(source, "env_vars", None) or {}).items():
+                match = self._NAME.match(name)
+                if match and value:
+                    urls[int(match.group(1))] = value.strip()
+        return {"rpc_urls": urls} if urls else {}
 
 
 class Settings(BaseSettings):
@@ -133,6 +161,70 @@ class Settings(BaseSettings):
     derived_destination_sweep_signer: str = "build-only"
     # --- Escrow: ledger (payments/ledger/) ---
     # --- Escrow: chain and on-chain provider (payments/chain/, payments/providers/) ---
+    # JSON-RPC endpoint per EVM chain, one variable each: RPC_URL_8453=https://…,
+    # RPC_URL_31337=http://127.0.0.1:8545 (gathered by `_RpcUrlVariables`).
+    rpc_urls: dict[int, str] = Field(default_factory=dict)
+    # Seconds one JSON-RPC call may take before the node counts as unavailable (503).
+    rpc_timeout: float = Field(10.0, gt=0, le=120)
+    # Where buyers send on-chain payments: one address for every chain and token, and/or
+    # JSON per chain id or "<chainId>:<SYMBOL>" ({"8453": "0x…", "8453:DAI": "0x…"}); the
+    # most specific wins. Unset for a payment's chain and token: on-chain pay-in is off.
+    onchain_receiver_address: str | None = None
+    onchain_receivers: dict[str, str] = Field(default_factory=dict)
+    # How long after a check the worker looks at a submitted or confirming transfer again,
+    # and how many transfers one pass of the sweep takes.
+    chain_recheck_interval: timedelta = timedelta(seconds=15)
+    chain_verify_batch: int = Field(50, ge=1, le=10_000)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        rpc = _RpcUrlVariables(settings_cls, env_settings, dotenv_settings)
+        return (init_settings, rpc, env_settings, dotenv_settings, file_secret_settings)
+
+    @field_validator("chain_recheck_interval", mode="before")
+    @classmethod
+    def _chain_duration(cls, value: Any) -> timedelta:
+        return parse_duration(value)
+
+    @field_validator("rpc_urls")
+    @classmethod
+    def _rpc_urls(cls, value: dict[int, str]) -> dict[int, str]:
+        for chain_id, url in value.items():
+            if chain_id <= 0 or not url.startswith(("http://", "https://")):
+                raise ValueError(f"RPC_URL_{chain_id} must be an http(s) URL")
+        return value
+
+    @field_validator("onchain_receiver_address")
+    @classmethod
+    def _receiver_address(cls, value: str | None) -> str | None:
+        from bazaar.kit.wallets import normalize_evm_address
+
+        return normalize_evm_address(value) if value else None
+
+    @field_validator("onchain_receivers")
+    @classmethod
+    def _receivers(cls, value: dict[str, str]) -> dict[str, str]:
+        from bazaar.kit.wallets import normalize_evm_address
+
+        out = {}
+        for key, address in value.items():
+            chain, _, symbol = key.partition(":")
+            if not chain.isdigit():
+                raise ValueError(
+                    f"ONCHAIN_RECEIVERS key {key!r}: use <chainId> or <chainId>:<SYMBOL>"
+                )
+            out[f"{int(chain)}:{symbol.upper()}" if symbol else str(int(chain))] = (
+                normalize_evm_address(address)
+            )
+        return out
+
     # --- Escrow: lifecycle, timers and API (payments/lifecycle.py, escrow.py) ---
     # How long before the delivery and inspection deadlines the party who must act (the
     # seller to deliver, the buyer to confirm or dispute) is reminded, once per deadline.

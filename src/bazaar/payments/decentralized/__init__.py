@@ -1,0 +1,1 @@
+"""`/api/payment/decentralized`: pay on chain yourself and submit the transaction hash."""
