@@ -24,6 +24,7 @@ from bazaar.payments.ledger.errors import (
     LedgerTransactionNotFound,
     NotReversible,
     PaymentTerminal,
+    TokenUnknown,
     UnbalancedTransaction,
 )
 from bazaar.payments.ledger.fund import fund
@@ -45,6 +46,7 @@ __all__ = [
     "LedgerTransactionNotFound",
     "NotReversible",
     "PaymentTerminal",
+    "TokenUnknown",
     "UnbalancedTransaction",
     "asset_of",
     "balance",

@@ -60,3 +60,11 @@ class UnbalancedTransaction(AppError):
 class NotReversible(Conflict):
     code = "LEDGER_NOT_REVERSIBLE"
     message = "A reversal cannot itself be reversed; post the movement again instead"
+
+
+class TokenUnknown(Conflict):
+    code = "LEDGER_TOKEN_UNKNOWN"
+    message = (
+        "The payment's token is no longer in the token registry (TOKEN_CONTRACTS); its "
+        "decimals are unknown, so no fee or share can be rounded"
+    )

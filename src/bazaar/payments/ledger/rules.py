@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bazaar.config import Settings
 from bazaar.kit.money import to_decimal
-from bazaar.kit.tokens import TokenRegistry, build_registry, registry
+from bazaar.kit.tokens import MAX_DECIMALS, TokenRegistry, build_registry, registry
 from bazaar.models import LedgerTransaction, Payment
 from bazaar.payments import status
 from bazaar.payments.ledger import accounts
@@ -20,6 +20,7 @@ from bazaar.payments.ledger.errors import (
     InsufficientHeldFunds,
     InvalidLedgerAmount,
     PaymentTerminal,
+    TokenUnknown,
 )
 from bazaar.payments.ledger.posting import FUND, Leg, fingerprint, post
 
@@ -33,7 +34,12 @@ def decimals_of(
     payment: Payment, settings: Settings | None = None, decimals: int | None = None
 ) -> int:
     """The token's smallest unit for this payment: `decimals` when given, else the token
-    registry's (the deployment's own decimals on the payment's chain, else the token's)."""
+    registry's (the deployment's own decimals on the payment's chain, else the token's).
+
+    Without `settings` only the built-in registry is known; a token configured elsewhere
+    (`TOKEN_CONTRACTS`) then counts with the money columns' 18 places, which is exact for
+    funding (the chain gave whole base units) — release, refund and split, which round
+    fees and shares, should be given `settings`."""
     if decimals is not None:
         return decimals
     global _BUILTIN
@@ -42,7 +48,11 @@ def decimals_of(
     else:
         _BUILTIN = _BUILTIN or build_registry({})
         tokens = _BUILTIN
-    token = tokens.token(payment.currency)
+    token = tokens.get(payment.currency)
+    if token is None:
+        if settings is not None:
+            raise TokenUnknown(details={"currency": payment.currency})
+        return MAX_DECIMALS
     deployment = token.deployments.get(payment.network) if payment.network is not None else None
     return deployment.decimals if deployment is not None else token.decimals
 
