@@ -29,6 +29,7 @@ from bazaar.kit.db import Database
 from bazaar.models import (
     Address,
     Category,
+    Payment,
     PurchaseRequest,
     RequestTemplate,
     SellerOffer,
@@ -92,6 +93,15 @@ class World:
         answer = await accept(self.client, self.a, offer["id"])
         assert answer.status_code == 200, answer.text
         return Target(request["id"], PurchaseRequest, uuid.UUID(request["id"]))
+
+    async def payment(self) -> Target:
+        """A's payment, as the buyer of a deal with C (pending)."""
+        request = await post_request(self.client, self.a)
+        offer = await post_offer(self.client, self.c, request["id"])
+        answer = await accept(self.client, self.a, offer["id"])
+        assert answer.status_code == 200, answer.text
+        payment_id = answer.json()["data"]["payment"]["id"]
+        return Target(payment_id, Payment, uuid.UUID(payment_id))
 
     async def offer(self) -> Target:
         """A's pending offer, as a seller, on C's open request."""
@@ -170,6 +180,7 @@ TPL = "/api/marketplace/templates/{template_id}"
 ADDR = "/api/address/{address_id}"
 ADM = "/api/admin/users/{ref}"
 CAT = "/api/marketplace/categories/{ref}"
+PAY = "/api/payment/{payment_id}"
 NEW_ADDRESS = {"city": "Elsewhere"}
 
 CASES: dict[tuple[str, str], Case] = {
@@ -180,6 +191,7 @@ CASES: dict[tuple[str, str], Case] = {
     ("POST", REQ + "/cancel"): scoped(World.draft_request, "REQUEST_NOT_FOUND", reason="mine"),
     # Past `open`: the buyer, sellers who offered (C) and admins only.
     ("POST", REQ + "/deliver"): scoped(World.accepted_request, "REQUEST_NOT_FOUND", note="sent"),
+    ("POST", REQ + "/complete"): scoped(World.accepted_request, "REQUEST_NOT_FOUND"),
     ("POST", REQ + "/force-transition"): admin_only(
         World.open_request, to="cancelled", reason="closing it"
     ),
@@ -207,6 +219,10 @@ CASES: dict[tuple[str, str], Case] = {
     ("PATCH", ADDR): scoped(World.address, "NOT_FOUND", **NEW_ADDRESS),
     ("DELETE", ADDR): scoped(World.address, "NOT_FOUND"),
     ("POST", ADDR + "/default"): scoped(World.address, "NOT_FOUND"),
+    # Payments: their buyer and seller (and admins) only.
+    ("GET", PAY): scoped(World.payment, "PAYMENT_NOT_FOUND"),
+    ("POST", PAY + "/release"): scoped(World.payment, "PAYMENT_NOT_FOUND"),
+    ("POST", PAY + "/refund"): scoped(World.payment, "PAYMENT_NOT_FOUND", reason="mine"),
     # Admin routes: the role is the scope.
     ("GET", ADM): admin_only(World.user),
     ("PUT", ADM + "/roles"): admin_only(World.user, roles=["buyer"]),

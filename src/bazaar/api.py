@@ -22,6 +22,8 @@ ROUTES: list[tuple[str, str]] = [
     ("/api/marketplace/templates", "bazaar.marketplace.templates.endpoints"),
     ("/api/marketplace/reviews", "bazaar.marketplace.reviews.endpoints"),
     ("/api/email", "bazaar.email.endpoints"),
+    ("/api/payment", "bazaar.payments.endpoints"),
+    ("/api/admin/cleanup", "bazaar.admin.cleanup_endpoints"),
 ]
 
 

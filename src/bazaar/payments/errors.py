@@ -48,9 +48,19 @@ class NotThePaymentSeller(Forbidden):
     message = "Only the seller (or an admin) can refund this payment"
 
 
-def invalid_move(from_status: str, to_status: str, why: str | None = None) -> InvalidStateTransition:
+def invalid_move(
+    from_status: str, to_status: str, why: str | None = None
+) -> InvalidStateTransition:
     message = f"A {from_status} payment cannot move to {to_status}"
     return InvalidStateTransition(
         f"{message}: {why}" if why else message,
         details={"from": from_status, "to": to_status},
+    )
+
+
+class PaymentHeld(Conflict):
+    code = "PAYMENT_HELD"
+    message = (
+        "The money is held in escrow: release or refund the payment "
+        "(POST /api/payment/{id}/release or /refund) instead of forcing the request"
     )

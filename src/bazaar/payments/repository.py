@@ -128,6 +128,13 @@ async def stream_readable(
             return
 
 
+async def with_status(
+    session: AsyncSession, request_id: uuid.UUID, wanted: str
+) -> Payment | None:
+    stmt = sa.select(Payment).where(Payment.request_id == request_id, Payment.status == wanted)
+    return (await session.execute(stmt.limit(1))).scalar_one_or_none()
+
+
 async def events_of(session: AsyncSession, payment_id: uuid.UUID) -> list[PaymentEvent]:
     """The payment's moves in the order they happened."""
     stmt = (

@@ -306,10 +306,9 @@ async def _request_status(session: AsyncSession, payment: Payment) -> str:
 
 
 async def held_payment_of(session: AsyncSession, request_id: uuid.UUID) -> Payment | None:
-    """The request's payment that is held in escrow, if any (for the buyer's confirm)."""
-    payments = await repository.not_closed_locked(session, request_id, CLOSED)
-    held = [p for p in payments if p.status == status_.HELD]
-    return held[0] if held else None
+    """The request's payment held in escrow, if any, read without a lock (the release
+    then locks the request, then the payment)."""
+    return await repository.with_status(session, request_id, status_.HELD)
 
 
 # -- timers --------------------------------------------------------------------------------------

@@ -6,16 +6,18 @@ from decimal import Decimal
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
+from fastapi.responses import JSONResponse
 
 import bazaar.marketplace.jobs  # noqa: F401  (registers the marketplace timers)
 from bazaar.kit.deps import DatabaseDep, ReadSession, SettingsDep, WriteSession
 from bazaar.kit.errors import InvalidStateTransition, NotFound, Unauthorized, ValidationFailed
 from bazaar.kit.fields import AMOUNT_TEXT, safe_text
+from bazaar.kit.idempotency import HEADER as IDEMPOTENCY_HEADER
 from bazaar.kit.money import to_decimal
 from bazaar.kit.openapi import errors
 from bazaar.kit.pagination import Page, Pagination
-from bazaar.kit.schemas import Envelope
-from bazaar.marketplace.auth import Admin, Buyer, SignedIn, Viewer
+from bazaar.kit.schemas import Envelope, ok
+from bazaar.marketplace.auth import Admin, Buyer, IdempotencyKey, SignedIn, Viewer
 from bazaar.marketplace.requests import service, views
 from bazaar.marketplace.requests.errors import (
     NotTheBuyer,
@@ -35,6 +37,15 @@ from bazaar.marketplace.requests.schemas import (
     Sort,
     Status,
 )
+from bazaar.payments import service as payments
+from bazaar.payments.errors import (
+    DeliveryNotConfirmable,
+    NotThePaymentBuyer,
+    PaymentHeld,
+    PaymentNotHeld,
+)
+from bazaar.payments.ledger.errors import InsufficientHeldFunds, PaymentTerminal
+from bazaar.payments.payouts.errors import PayoutNotBuildable, PayoutWalletMissing
 
 router = APIRouter()
 
@@ -220,9 +231,45 @@ async def deliver_request(
 
 
 @router.post(
+    "/{ref}/complete",
+    response_model=Envelope[RequestDetail],
+    responses=errors(
+        RequestNotFound,
+        NotThePaymentBuyer,
+        DeliveryNotConfirmable,
+        PaymentNotHeld,
+        InvalidStateTransition,
+        InsufficientHeldFunds,
+        PaymentTerminal,
+        PayoutWalletMissing,
+        PayoutNotBuildable,
+    ),
+)
+async def complete_request(
+    ref: str, user: SignedIn, session: WriteSession, settings: SettingsDep, idem: IdempotencyKey
+) -> JSONResponse:
+    """Confirm the delivery of a delivered request (its buyer, or an admin): the escrow is
+    released to the seller (less the platform fee) and the request becomes `completed`.
+    Same as `POST /api/payment/{paymentId}/release`.
+
+    `Idempotency-Key` is required; the same key and body replay the first answer."""
+    if idem.replay:
+        return idem.replay
+    request = await service.get_readable(session, ref, user)
+    if idem.key is None:
+        raise ValidationFailed.on(IDEMPOTENCY_HEADER, "required: money moves only with a key")
+    payment = await payments.held_payment_of(session, request.id)
+    if payment is None:
+        raise DeliveryNotConfirmable(details={"requestStatus": request.status})
+    await payments.release_by(session, payment.id, user, key=idem.key, settings=settings)
+    detail = await views.detail(session, request, user)
+    return await idem.save(session, ok(detail.model_dump(mode="json", by_alias=True)), 200)
+
+
+@router.post(
     "/{ref}/force-transition",
     response_model=Envelope[RequestDetail],
-    responses=errors(*_TRANSITION, TransitionNeedsInput),
+    responses=errors(*_TRANSITION, TransitionNeedsInput, PaymentHeld),
 )
 async def force_transition(
     ref: str, body: ForceTransition, admin: Admin, session: WriteSession, settings: SettingsDep

@@ -55,6 +55,7 @@ from bazaar.marketplace.requests.views import detail
 from bazaar.models import Address, PurchaseRequest, User
 from bazaar.models.marketplace import LIVE_OFFER_STATUSES
 from bazaar.payments import service as payments
+from bazaar.payments.errors import PaymentHeld
 from bazaar.users import address_service as addresses
 
 __all__ = [
@@ -450,6 +451,9 @@ async def force_transition(
         return await deliver(
             session, request, admin, note=None, files=[], settings=settings, **common
         )
+    if await payments.held_payment_of(session, request.id) is not None:
+        # Completing or refunding a request moves its money: only the escrow may do that.
+        raise PaymentHeld()
     movers = {
         state.COMPLETED: complete,
         state.REFUNDED: refund,

@@ -1,0 +1,127 @@
+"""The escrow timers, driven with a chosen clock: the inspection window ends → release;
+the delivery deadline passes → refund; reminders before each deadline, once; a dispute
+freezes them all; each fires at most once."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import sqlalchemy as sa
+
+from bazaar.kit.db import Database, utcnow
+from bazaar.marketplace.requests import service as requests
+from bazaar.models import Job, LedgerTransaction, User
+from bazaar.payments import jobs, status
+from tests.fixtures.payments import Deal, Deliver, FundPayment, MakeDeal, get_payment, get_request
+
+
+async def ledger_kinds(db: Database, deal: Deal) -> list[str]:
+    async with db.session(False) as session:
+        stmt = sa.select(LedgerTransaction.kind).where(
+            LedgerTransaction.payment_id == deal.payment_id
+        )
+        return sorted((await session.execute(stmt)).scalars())
+
+
+async def reminders(db: Database) -> list[tuple[str, str]]:
+    async with db.session(False) as session:
+        stmt = sa.select(Job.payload).where(Job.kind == "notification.deliver")
+        payloads: list[dict[str, Any]] = list((await session.execute(stmt)).scalars())
+    return sorted(
+        (p["userId"], p["type"]) for p in payloads if p["type"].endswith("_deadline_soon")
+    )
+
+
+async def sweep(db: Database, step: Any, at: Any) -> int:
+    async with db.transaction() as session:
+        done: int = await step(session, at, settings=db.settings)
+    return done
+
+
+async def test_inspection_end_releases_once_and_completes(
+    db: Database, make_deal: MakeDeal, fund_payment: FundPayment, deliver: Deliver
+) -> None:
+    deal = await make_deal(price="80")
+    await fund_payment(deal.payment_id)
+    await deliver(deal)
+    request = await get_request(db, deal.request_id)
+    assert request.inspection_deadline is not None
+    before = request.inspection_deadline - timedelta(seconds=1)
+    assert await sweep(db, jobs.auto_release, before) == 0
+    assert (await get_payment(db, deal.payment_id)).status == status.HELD
+    after = request.inspection_deadline + timedelta(seconds=1)
+    assert await sweep(db, jobs.auto_release, after) == 1
+    assert await sweep(db, jobs.auto_release, after + timedelta(hours=1)) == 0
+    payment = await get_payment(db, deal.payment_id)
+    assert payment.status == status.RELEASED
+    assert (await get_request(db, deal.request_id)).status == "completed"
+    assert await ledger_kinds(db, deal) == ["fund", "release"]
+    # Nothing to refund either: the delivery timer passes over a settled payment.
+    assert await sweep(db, jobs.auto_refund, after + timedelta(days=30)) == 0
+
+
+async def test_delivery_deadline_refunds_an_undelivered_request(
+    db: Database, make_deal: MakeDeal, fund_payment: FundPayment
+) -> None:
+    deal = await make_deal(price="80")
+    await fund_payment(deal.payment_id)
+    request = await get_request(db, deal.request_id)
+    assert request.delivery_deadline is not None
+    assert await sweep(db, jobs.auto_refund, request.delivery_deadline - timedelta(minutes=1)) == 0
+    at = request.delivery_deadline + timedelta(minutes=1)
+    assert await sweep(db, jobs.auto_refund, at) == 1
+    assert await sweep(db, jobs.auto_refund, at) == 0
+    assert (await get_payment(db, deal.payment_id)).status == status.REFUNDED
+    assert (await get_request(db, deal.request_id)).status == "refunded"
+    assert await ledger_kinds(db, deal) == ["fund", "refund"]
+
+
+async def test_a_dispute_freezes_the_timers(
+    db: Database, make_deal: MakeDeal, fund_payment: FundPayment, deliver: Deliver
+) -> None:
+    deal = await make_deal(price="80")
+    await fund_payment(deal.payment_id)
+    await deliver(deal)
+    async with db.transaction() as session:
+        request = await requests.get_unscoped(session, deal.request_id, lock=True)
+        buyer = await session.get_one(User, deal.buyer.id)
+        await requests.open_dispute(session, request, actor=buyer, role="buyer")
+    far = utcnow() + timedelta(days=365)
+    assert await sweep(db, jobs.auto_release, far) == 0
+    assert await sweep(db, jobs.auto_refund, far) == 0
+    assert await sweep(db, jobs.send_reminders, far - timedelta(days=360)) == 0
+    assert (await get_payment(db, deal.payment_id)).status == status.HELD
+    assert await ledger_kinds(db, deal) == ["fund"]
+
+
+async def test_reminders_before_each_deadline_are_sent_once(
+    db: Database, make_deal: MakeDeal, fund_payment: FundPayment, deliver: Deliver
+) -> None:
+    deal = await make_deal(price="80")
+    await fund_payment(deal.payment_id)
+    request = await get_request(db, deal.request_id)
+    assert request.delivery_deadline is not None
+    lead = db.settings.payment_reminder_before
+    early = request.delivery_deadline - lead - timedelta(minutes=1)
+    assert await sweep(db, jobs.send_reminders, early) == 0
+    soon = request.delivery_deadline - lead + timedelta(minutes=1)
+    assert await sweep(db, jobs.send_reminders, soon) == 1
+    assert await sweep(db, jobs.send_reminders, soon + timedelta(minutes=5)) == 0
+    assert await reminders(db) == [(str(deal.seller.id), "payment.delivery_deadline_soon")]
+
+    await deliver(deal)
+    request = await get_request(db, deal.request_id)
+    assert request.inspection_deadline is not None
+    soon = request.inspection_deadline - lead + timedelta(minutes=1)
+    assert await sweep(db, jobs.send_reminders, soon) == 1
+    assert await sweep(db, jobs.send_reminders, soon + timedelta(minutes=5)) == 0
+    assert await reminders(db) == sorted(
+        [
+            (str(deal.seller.id), "payment.delivery_deadline_soon"),
+            (str(deal.buyer.id), "payment.inspection_deadline_soon"),
+        ]
+    )
+    payment = await get_payment(db, deal.payment_id)
+    assert payment.delivery_reminded_at is not None
+    assert payment.inspection_reminded_at is not None
