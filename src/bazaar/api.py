@@ -15,6 +15,9 @@ ROUTES: list[tuple[str, str]] = [
     # Before any /api/payment router: its own mount, so no `/{id}` route there can take it.
     ("/api/payment/decentralized", "bazaar.payments.decentralized.endpoints"),
     ("/api/admin/users", "bazaar.admin.users_endpoints"),
+    ("/api/admin/settings", "bazaar.admin.settings_endpoints"),
+    ("/api/admin/payments", "bazaar.admin.payments_endpoints"),
+    ("/api/admin/payouts", "bazaar.payments.payouts.endpoints"),
     ("/api/marketplace/categories", "bazaar.marketplace.categories.endpoints"),
     ("/api/marketplace/shop-settings", "bazaar.marketplace.shops.endpoints"),
     ("/api/marketplace/requests", "bazaar.marketplace.requests.endpoints"),

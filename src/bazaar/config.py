@@ -6,13 +6,15 @@ import os
 import re
 from collections.abc import Mapping
 from datetime import timedelta
+from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import (
     BaseSettings,
+    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
 )
@@ -230,6 +232,57 @@ class Settings(BaseSettings):
     # seller to deliver, the buyer to confirm or dispute) is reminded, once per deadline.
     payment_reminder_before: timedelta = timedelta(hours=24)
     # --- Escrow: transaction safety and payouts (payments/safety/, payments/payouts/) ---
+    # Confirmations a chain transfer needs before its money counts, unless an admin stored
+    # a threshold for the (chain, token) (/api/admin/settings/confirmation-thresholds):
+    # TRANSACTION_SAFETY_CONFIRMATIONS per chain ({"8453": 10}) or per chain and token
+    # ({"8453": {"USDC": 10, "*": 12}}), else TRANSACTION_SAFETY_DEFAULT_CONFIRMATIONS.
+    transaction_safety_default_confirmations: int = Field(12, ge=1, le=10_000)
+    transaction_safety_confirmations: dict[str, Any] = Field(default_factory=lambda: {"31337": 1})
+    # AML rules (payments/safety/): a funding transfer from a deny-listed address (comma-
+    # separated or a JSON list), a payment above TRANSACTION_SAFETY_MAX_PAYMENT or a buyer
+    # above TRANSACTION_SAFETY_DAILY_USER_LIMIT (funds confirmed in 24 h) waits for a guard.
+    # Limits are token units: one decimal for every token, or JSON per symbol with "*" as
+    # the default ({"USDC": "10000", "*": "5000"}); unset = no limit.
+    transaction_safety_denylist: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    transaction_safety_max_payment: Annotated[dict[str, Decimal], NoDecode] = Field(
+        default_factory=dict
+    )
+    transaction_safety_daily_user_limit: Annotated[dict[str, Decimal], NoDecode] = Field(
+        default_factory=dict
+    )
+
+    @field_validator("transaction_safety_denylist", mode="before")
+    @classmethod
+    def _safety_denylist(cls, value: Any) -> list[str]:
+        from bazaar.payments.safety.rules import parse_denylist
+
+        return parse_denylist(value)
+
+    @field_validator(
+        "transaction_safety_max_payment", "transaction_safety_daily_user_limit", mode="before"
+    )
+    @classmethod
+    def _safety_limits(cls, value: Any) -> dict[str, Decimal]:
+        from bazaar.payments.safety.rules import parse_limits
+
+        return parse_limits(value)
+
+    @field_validator("transaction_safety_confirmations", mode="before")
+    @classmethod
+    def _safety_confirmations(cls, value: Any) -> dict[str, Any]:
+        from bazaar.payments.safety.rules import parse_confirmations
+
+        return parse_confirmations(value)
+
+    @field_validator("derived_destination_sweep_signer")
+    @classmethod
+    def _payout_signer(cls, value: str) -> str:
+        # Only build-only exists: payouts are unsigned transactions an admin signs
+        # elsewhere. Another value is refused at startup rather than half-working.
+        if value.strip().lower() != "build-only":
+            raise ValueError("only build-only is supported (payouts are signed elsewhere)")
+        return "build-only"
+
     openai_api_key: str | None = None
     oracle_quoting_enabled: bool = False
     mongodb_uri: str | None = None
