@@ -30,7 +30,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bazaar.config import Settings
 from bazaar.models import Payment, PurchaseRequest, User
 from bazaar.payments import ledger, lifecycle, repository, status
-from bazaar.payments.errors import PaymentNotFound, PaymentNotHeld, PaymentNotRefundable
+from bazaar.payments.errors import (
+    DeliveryNotConfirmable,
+    PaymentNotFound,
+    PaymentNotHeld,
+    PaymentNotRefundable,
+)
 from bazaar.payments.payouts import service as payouts
 from bazaar.payments.safety import service as safety
 
@@ -193,7 +198,9 @@ async def release(
 ) -> Payment:
     """held → released: the seller is paid the price minus the platform fee (an overpaid
     excess is refunded to the buyer), payout instructions are built, and the request moves
-    delivered → completed. 409 PAYMENT_NOT_HELD from any other status.
+    delivered → completed. 409 PAYMENT_NOT_HELD from any other status, 409
+    DELIVERY_NOT_CONFIRMABLE while the request is not delivered (a disputed request's
+    money may be released; the dispute's decision moves the request).
 
     The ledger keys derive from the payment (`payment:<id>:release`), so however many
     callers race, with whatever idempotency keys, the money moves once; `key` is recorded
@@ -201,6 +208,9 @@ async def release(
     payment, request = await lock(session, payment_id)
     if payment.status != status.HELD:
         raise PaymentNotHeld(details={"status": payment.status})
+    if request.status not in (_DELIVERED, _DISPUTED):
+        # Funded, not delivered yet: nothing to confirm (a dispute's decision may release).
+        raise DeliveryNotConfirmable(details={"requestStatus": request.status})
     requests = _requests()
     actor = await _actor(session, actor_id)
     enforcement = settings.payment_ledger_enforcement
@@ -278,7 +288,8 @@ async def refund(
     reason: str | None = None,
 ) -> Payment:
     """held or awaiting_review → refunded: what the escrow holds goes back to the buyer
-    (refund address, else the sender), and the request moves funded → refunded (an
+    (refund address, else the sender), and the request moves funded/delivered → refunded
+    (a disputed one is left to the dispute's decision; an
     unfunded request under review goes back to `open`). 409 PAYMENT_NOT_REFUNDABLE from any
     other status."""
     payment, request = await lock(session, payment_id)
@@ -313,7 +324,7 @@ async def refund(
         now=now,
         settings=settings,
     )
-    if request.status == _FUNDED:
+    if request.status in (_FUNDED, _DELIVERED):
         is_seller = actor is not None and actor.id == payment.seller_id
         admin = actor is not None and not is_seller and actor.has_role("admin")
         await requests.refund(

@@ -42,7 +42,6 @@ from bazaar.payments import escrow, repository
 from bazaar.payments import status as status_
 from bazaar.payments.chain.rpc import ChainClient, ChainRequestRefused, ChainUnavailable
 from bazaar.payments.errors import (
-    DeliveryNotConfirmable,
     NotThePaymentBuyer,
     NotThePaymentSeller,
     PaymentInProgress,
@@ -258,9 +257,6 @@ async def release_by(
     is_buyer = user.id == payment.buyer_id
     if not is_buyer and not user.has_role("admin"):
         raise NotThePaymentBuyer()
-    request_status = await _request_status(session, payment)
-    if request_status != "delivered":
-        raise DeliveryNotConfirmable(details={"requestStatus": request_status})
     cause = "buyer.confirmed_delivery" if is_buyer else "admin.release"
     return await escrow.release(
         session, payment.id, actor_id=user.id, key=key, now=now, settings=settings, cause=cause
@@ -296,13 +292,6 @@ async def refund_by(
         cause=cause,
         reason=reason,
     )
-
-
-async def _request_status(session: AsyncSession, payment: Payment) -> str:
-    from bazaar.marketplace.requests import service as requests
-
-    request = await requests.get_unscoped(session, payment.request_id)
-    return request.status
 
 
 async def held_payment_of(session: AsyncSession, request_id: uuid.UUID) -> Payment | None:

@@ -74,6 +74,9 @@ TRANSITIONS: dict[tuple[str, str], Rule] = {
     (FUNDED, DELIVERED): _rule("request.delivered", SELLER),
     (DELIVERED, COMPLETED): _rule("request.completed", BUYER, SYSTEM),
     (FUNDED, REFUNDED): _rule("request.refunded", SELLER, SYSTEM, ADMIN),
+    # The seller may give the money back until it is released, delivered or not (the
+    # escrow refunds it first: payments/escrow.py); an admin may decide so too.
+    (DELIVERED, REFUNDED): _rule("request.refunded", SELLER, ADMIN),
     (FUNDED, DISPUTED): _rule("request.disputed", BUYER, SELLER),
     (DELIVERED, DISPUTED): _rule("request.disputed", BUYER, SELLER),
     (DISPUTED, COMPLETED): _rule("request.completed", *_DISPUTE_END),
