@@ -257,7 +257,14 @@ async def _credit(
             session, payment, status.CONFIRMING, cause="chain.confirmed", now=now, data=data
         )
     await ledger.fund(
-        session, payment, amount, key=f"fund:{transfer.id}", cause="chain.confirmed", now=now
+        session,
+        payment,
+        amount,
+        key=f"fund:{transfer.id}",
+        cause="chain.confirmed",
+        now=now,
+        settings=settings,
+        decimals=claimed.decimals,
     )
     payment.amount_paid = (payment.amount_paid or Decimal(0)) + amount
     payment.sender_address = payment.sender_address or seen.sender
