@@ -224,6 +224,15 @@ CASES: dict[tuple[str, str], Case] = {
     ("POST", PAY + "/release"): scoped(World.payment, "PAYMENT_NOT_FOUND"),
     ("POST", PAY + "/refund"): scoped(World.payment, "PAYMENT_NOT_FOUND", reason="mine"),
     # Admin routes: the role is the scope.
+    # The guard's review (guard or admin role): A's payment.
+    ("POST", "/api/admin/payments/{payment_id}/approve"): admin_only(World.payment, note="ok"),
+    ("POST", "/api/admin/payments/{payment_id}/reject"): admin_only(World.payment, reason="no"),
+    # Payouts exist only once money is released or refunded; the role is checked before any
+    # lookup, so A's payment id stands in (and must stay unchanged).
+    ("GET", "/api/admin/payouts/{payout_id}"): admin_only(World.payment),
+    ("POST", "/api/admin/payouts/{payout_id}/sent"): admin_only(
+        World.payment, txHash="0x" + "ab" * 32
+    ),
     ("GET", ADM): admin_only(World.user),
     ("PUT", ADM + "/roles"): admin_only(World.user, roles=["buyer"]),
     ("POST", ADM + "/ban"): admin_only(World.user, reason="spam"),

@@ -19,6 +19,7 @@ from bazaar.marketplace.offers.errors import OfferExists
 from bazaar.marketplace.offers.schemas import OfferFields
 from bazaar.marketplace.requests import service as requests
 from bazaar.models import PurchaseRequest, SellerOffer, User
+from tests.fixtures.marketplace import ensure_payout_wallet
 from tests.fixtures.users import Account, MakeUser
 from tests.marketplace.test_requests_support import (
     OFFERS,
@@ -46,6 +47,7 @@ async def offer_on(
     client: httpx.AsyncClient, who: Account, request_id: str, **body: Any
 ) -> httpx.Response:
     payload: dict[str, Any] = {"requestId": request_id, "price": "40", "network": 8453, **body}
+    await ensure_payout_wallet(client, who, payload["network"])
     return await client.post(OFFERS, json=payload, headers=who.headers)
 
 

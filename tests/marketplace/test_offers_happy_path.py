@@ -10,6 +10,7 @@ import httpx
 
 from bazaar.config import Settings
 from bazaar.kit.db import Database
+from tests.fixtures.marketplace import ensure_payout_wallet
 from tests.fixtures.users import Account, MakeUser
 from tests.marketplace.test_requests_support import (
     OFFERS,
@@ -56,9 +57,10 @@ async def test_request_two_offers_accept_one(
     listed = await client.get(REQUESTS, params={"q": "keyboard"})
     assert [r["id"] for r in listed.json()["data"]["items"]] == [request_id]
 
-    # 3. Two sellers offer.
+    # 3. Two sellers offer (each paid out to their shop's wallet on the offer's network).
     offers = {}
     for seller, price in ((alice, "120.00"), (bob, "110")):
+        await ensure_payout_wallet(client, seller, 8453)
         r = await client.post(
             OFFERS,
             headers=seller.headers,

@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from bazaar.kit.db import Database, utcnow
 from bazaar.marketplace.requests import service as requests
 from bazaar.models import Job, Payment, PurchaseRequest, RequestHistory, SellerOffer
+from tests.fixtures.marketplace import ensure_payout_wallet
 from tests.fixtures.users import Account
 
 REQUESTS = "/api/marketplace/requests"
@@ -54,6 +55,7 @@ async def post_offer(
         "deliveryDays": 5,
     }
     body.update(overrides)
+    await ensure_payout_wallet(client, who, body.get("network"))
     response = await client.post(OFFERS, json=body, headers=who.headers)
     assert response.status_code == 201, response.text
     data: dict[str, Any] = response.json()["data"]

@@ -39,6 +39,7 @@ from bazaar.marketplace.offers.schemas import (
 )
 from bazaar.marketplace.requests.errors import RequestNotFound, RequestNotOpen, TransitionForbidden
 from bazaar.payments.errors import PaymentInProgress, TokenNotPayable
+from bazaar.payments.payouts.errors import PayoutWalletMissing
 from bazaar.payments.schemas import PaymentOut
 
 router = APIRouter()
@@ -61,7 +62,14 @@ _ACCEPT = (
     "",
     status_code=201,
     response_model=Envelope[OfferOut],
-    responses=errors(RequestNotFound, OwnRequest, NotTargetShop, RequestNotOpen, OfferExists),
+    responses=errors(
+        RequestNotFound,
+        OwnRequest,
+        NotTargetShop,
+        RequestNotOpen,
+        OfferExists,
+        PayoutWalletMissing,
+    ),
 )
 @router.post("/", status_code=201, include_in_schema=False, response_model=Envelope[OfferOut])
 async def create_offer(
@@ -74,7 +82,8 @@ async def create_offer(
     a shop's template takes offers from that shop only (403). `price` is the total for the
     requested quantity, as a decimal string; `currency` defaults to the request's;
     `expiresAt` defaults to the earlier of the request's deadline and now +
-    OFFER_DEFAULT_TTL.
+    OFFER_DEFAULT_TTL. Your shop must have a payout wallet on the offer's `network` (the
+    money is paid out there): 409 `PAYOUT_WALLET_MISSING` otherwise.
     """
     offer = await service.make_offer(session, seller, body, settings=settings)
     return Envelope(data=OfferOut.model_validate(offer))
@@ -113,7 +122,9 @@ async def get_offer(ref: str, user: SignedIn, session: ReadSession) -> Envelope[
 @router.patch(
     "/{ref}",
     response_model=Envelope[OfferOut],
-    responses=errors(OfferNotFound, NotTheSeller, OfferNotPending, OfferExpired),
+    responses=errors(
+        OfferNotFound, NotTheSeller, OfferNotPending, OfferExpired, PayoutWalletMissing
+    ),
 )
 async def update_offer(
     ref: str, body: OfferUpdate, user: SignedIn, session: WriteSession, settings: SettingsDep

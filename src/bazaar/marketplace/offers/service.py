@@ -47,9 +47,10 @@ from bazaar.marketplace.requests import service as requests
 from bazaar.marketplace.requests import state
 from bazaar.marketplace.requests.errors import RequestNotOpen
 from bazaar.marketplace.shops import service as shops
-from bazaar.models import Payment, PurchaseRequest, SellerOffer, User
+from bazaar.models import Payment, PurchaseRequest, SellerOffer, Shop, User
 from bazaar.notifications.service import notify
 from bazaar.payments import service as payments
+from bazaar.payments.payouts.errors import PayoutWalletMissing
 
 PENDING = "pending"
 
@@ -83,6 +84,18 @@ def _expiry(
     if deadline is not None and at > deadline:
         raise ValidationFailed.on("expiresAt", "must not be after the request's deadline")
     return at
+
+
+def _require_payout_wallet(shop: Shop | None, chain_id: int) -> None:
+    """The money of an accepted offer is paid out to the seller's shop wallet on the
+    offer's network: an offer that could never be paid out is refused when it is made or
+    moved to another network (409 PAYOUT_WALLET_MISSING), not when the money is held."""
+    if shop is None or not (shop.payout_wallets or {}).get(str(chain_id)):
+        raise PayoutWalletMissing(
+            f"Your shop has no payout wallet on network {chain_id}: add one in the shop "
+            "settings (payoutWallets) before offering to be paid there",
+            details=[{"path": "network", "msg": "no payout wallet of your shop on this network"}],
+        )
 
 
 async def get_readable(
@@ -135,6 +148,7 @@ async def create_offer(
     paid_in = shops.payment_terms(
         settings, shop, data.currency or request.currency, data.network, data.price
     )
+    _require_payout_wallet(shop, paid_in.chain_id)
     offer = SellerOffer(
         request_id=request.id,
         seller_id=seller.id,
@@ -194,6 +208,7 @@ async def update_offer(
     if given & {"price", "currency", "network"}:
         shop = await shops.get_shop_by_owner(session, seller.id)
         paid_in = shops.payment_terms(settings, shop, offer.currency, offer.network, offer.price)
+        _require_payout_wallet(shop, paid_in.chain_id)
         offer.currency, offer.network = paid_in.symbol, paid_in.chain_id
     if "expires_at" in given:
         offer.expires_at = _expiry(data.expires_at, request, now, settings)

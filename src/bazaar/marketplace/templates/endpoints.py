@@ -31,6 +31,7 @@ from bazaar.marketplace.templates.schemas import (
     TemplateOut,
     TemplateUpdate,
 )
+from bazaar.payments.payouts.errors import PayoutWalletMissing
 
 router = APIRouter()
 
@@ -133,7 +134,9 @@ async def delete_template(
     "/{template_id}/instantiate",
     status_code=status.HTTP_201_CREATED,
     response_model=Envelope[TemplateOrder],
-    responses=errors(OwnTemplate, TemplateNotFound, TemplateUnavailable, _ADDRESS_NOT_FOUND),
+    responses=errors(
+        OwnTemplate, TemplateNotFound, TemplateUnavailable, _ADDRESS_NOT_FOUND, PayoutWalletMissing
+    ),
 )
 async def instantiate_template(
     template_id: str,
