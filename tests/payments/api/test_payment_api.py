@@ -12,11 +12,13 @@ from typing import Any
 
 import httpx
 import sqlalchemy as sa
+from asgi_lifespan import LifespanManager
 
+from bazaar.config import Settings
 from bazaar.kit.db import Database
 from bazaar.models import LedgerTransaction, Payout
 from bazaar.payments import service
-from tests.conftest import base_settings
+from tests.conftest import base_settings, make_app
 from tests.fixtures.payments import (
     Deal,
     Deliver,
@@ -236,3 +238,21 @@ async def test_health_says_what_is_configured_and_reachable(
     assert report["onchain"]["healthy"] is False
     [chain] = report["onchain"]["chains"]
     assert chain["chainId"] == 31337 and chain["reachable"] is False and chain["error"]
+
+
+async def test_the_detail_is_not_rate_limited_the_rest_is(
+    settings: Settings, db: Database, make_deal: MakeDeal
+) -> None:
+    """Checkout pages poll `GET /api/payment/{id}`: RATE_LIMIT_PAYMENT does not count it,
+    while the list (like every other payment route) is limited."""
+    deal = await make_deal(price="3")
+    limited = settings.model_copy(update={"rate_limit_payment": "3/15 minutes"})
+    app = make_app(limited, db)
+    async with LifespanManager(app):
+        transport = httpx.ASGITransport(app=app, client=("198.51.100.7", 4242))
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+            url = f"{PAY}/{deal.payment_id}"
+            polls = [await c.get(url, headers=deal.buyer.headers) for _ in range(8)]
+            assert [p.status_code for p in polls] == [200] * 8
+            lists = [await c.get(PAY, headers=deal.buyer.headers) for _ in range(4)]
+            assert [answer.status_code for answer in lists] == [200, 200, 200, 429]
