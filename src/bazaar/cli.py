@@ -176,5 +176,11 @@ def ledger_verify() -> None:
         raise typer.Exit(1)
 
 
+# `bazaar dev chain|pay|sign-payout` (development only; src/bazaar/dev/cli.py).
+from bazaar.dev.cli import dev_app  # noqa: E402
+
+app.add_typer(dev_app, name="dev")
+
+
 if __name__ == "__main__":
     app()
