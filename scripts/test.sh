@@ -9,6 +9,16 @@ export TEST_PG_ADMIN_URL=$PG_ADMIN_URL
 export TEST_REDIS_URL=${TEST_REDIS_URL:-redis://127.0.0.1:6379/15}
 unset PG_URL REDIS_URI NODE_ENV APP_ENV
 
+# The chain tests run anvil from node_modules (root package.json; Node.js 20+).
+if command -v npm >/dev/null 2>&1; then
+  if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+    echo "== npm ci (anvil and solc for the chain tests)"
+    npm ci --no-audit --no-fund || exit 1
+  fi
+else
+  echo "!! Node.js/npm not found: the chain tests skip (under CI=true they fail)"
+fi
+
 echo "== lint: ruff + mypy"
 $BIN/ruff check src tests bench migrations || exit 1
 $BIN/ruff format --check src tests bench migrations || exit 1
