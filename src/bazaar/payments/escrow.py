@@ -235,6 +235,8 @@ async def release(
         session, payment, status.RELEASED, cause=cause, now=now, actor_id=actor_id, data=data
     )
     payment.settled_at = now
+    # The fee actually taken (rounded down to the token's unit), not the 18-place quote.
+    payment.platform_fee = await repository.ledger_amount(session, moved.id, "platform_fees")
     to_seller = await repository.ledger_amount(session, moved.id, "seller_payable")
     await _instruct(
         session,

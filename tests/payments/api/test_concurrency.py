@@ -13,6 +13,7 @@ import sqlalchemy as sa
 
 from bazaar.kit.db import Database
 from bazaar.models import LedgerTransaction, PaymentEvent, Payout
+from bazaar.payments.ledger.verify import verify
 from tests.fixtures.payments import (
     Deal,
     Deliver,
@@ -45,6 +46,13 @@ async def count(db: Database, model: type, deal: Deal) -> int:
         return int((await session.execute(stmt)).scalar_one())
 
 
+async def ledger_holds(db: Database) -> None:
+    """`bazaar ledger verify`'s checks: every invariant of SPEC §5 holds."""
+    async with db.session(False) as session:
+        report = await verify(session)
+    assert report.ok, [(c.name, c.breaches) for c in report.checks if not c.ok]
+
+
 async def ready(make_deal: MakeDeal, fund_payment: FundPayment, deliver: Deliver) -> Deal:
     deal = await make_deal(price="100")
     await fund_payment(deal.payment_id)
@@ -73,6 +81,7 @@ async def test_fifty_concurrent_releases_move_the_money_once(
     assert await count(db, Payout, deal) == 1
     assert await count(db, PaymentEvent, deal) == 3  # → confirming → held → released
     assert (await get_payment(db, deal.payment_id)).status == "released"
+    await ledger_holds(db)
 
 
 async def test_release_racing_refund_has_one_outcome(
@@ -103,6 +112,7 @@ async def test_release_racing_refund_has_one_outcome(
         request = await get_request(db, deal.request_id)
         assert request.status == ("completed" if kinds["release"] else "refunded")
         assert await count(db, Payout, deal) == 1
+    await ledger_holds(db)
 
 
 async def test_one_key_sent_twenty_times_moves_the_money_once(
@@ -122,3 +132,30 @@ async def test_one_key_sent_twenty_times_moves_the_money_once(
     assert all(a.json() == answers[0].json() for a in answers)  # replays: the first answer
     assert await ledger_kinds(db, deal) == {"fund": 1, "release": 1}
     assert await count(db, Payout, deal) == 1
+    await ledger_holds(db)
+
+
+async def test_two_sweepers_release_a_due_payment_once(
+    db: Database, make_deal: MakeDeal, fund_payment: FundPayment, deliver: Deliver
+) -> None:
+    """Two workers run the inspection sweep at the same moment: SKIP LOCKED on PostgreSQL
+    (the second passes over the claimed rows), one write transaction at a time on SQLite."""
+    from datetime import timedelta
+
+    from bazaar.payments import jobs
+
+    deals = [await ready(make_deal, fund_payment, deliver) for _ in range(3)]
+    request = await get_request(db, deals[-1].request_id)
+    assert request.inspection_deadline is not None
+    at = request.inspection_deadline + timedelta(minutes=1)
+
+    async def sweep() -> int:
+        async with db.transaction() as session:
+            return await jobs.auto_release(session, at, settings=db.settings)
+
+    done = await asyncio.gather(sweep(), sweep())
+    assert sum(done) == 3, done
+    for deal in deals:
+        assert await ledger_kinds(db, deal) == {"fund": 1, "release": 1}
+        assert (await get_request(db, deal.request_id)).status == "completed"
+    await ledger_holds(db)

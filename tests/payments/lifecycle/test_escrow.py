@@ -227,3 +227,30 @@ async def test_late_funds_on_a_request_still_accepted_hold_it(
     payment = await fund_payment(deal.payment_id, now=later)
     assert payment.status == status.HELD and payment.paid_late
     assert (await get_request(db, deal.request_id)).status == "funded"
+
+
+async def test_release_records_the_fee_actually_taken(
+    db: Database, make_deal: MakeDeal, fund_payment: FundPayment, deliver: Deliver
+) -> None:
+    """2.5 % of 33.333333 USDC is 0.833333325: quoted exactly, taken rounded down to the
+    token's 6 decimals; the seller gets the rest, and the two sum to the price."""
+    deal = await make_deal(price="33.333333")
+    assert (await get_payment(db, deal.payment_id)).platform_fee == Decimal("0.833333325")
+    await fund_payment(deal.payment_id)
+    await deliver(deal)
+    async with db.transaction() as session:
+        await escrow.release(
+            session,
+            deal.payment_id,
+            actor_id=None,
+            key="fee",
+            now=utcnow(),
+            settings=db.settings,
+            cause="timer.inspection",
+        )
+    payment = await get_payment(db, deal.payment_id)
+    assert payment.platform_fee == Decimal("0.833333")
+    async with db.session(False) as session:
+        [payout] = (await session.execute(sa.select(Payout))).scalars().all()
+    assert payout.amount == Decimal("32.5")
+    assert payout.amount + payment.platform_fee == Decimal("33.333333")
