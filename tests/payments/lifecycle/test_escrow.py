@@ -254,3 +254,38 @@ async def test_release_records_the_fee_actually_taken(
         [payout] = (await session.execute(sa.select(Payout))).scalars().all()
     assert payout.amount == Decimal("32.5")
     assert payout.amount + payment.platform_fee == Decimal("33.333333")
+
+
+async def test_a_payment_held_for_review_and_refunded_reopens_its_request(
+    db: Database, make_deal: MakeDeal
+) -> None:
+    """A safety rule (here the per-payment limit) holds the funded payment for a guard;
+    refunding it gives the money back and the request takes offers again."""
+    strict = db.settings.model_copy(update={"transaction_safety_max_payment": {"*": Decimal(1)}})
+    deal = await make_deal(price="50")
+    now = utcnow()
+    async with db.transaction() as session:
+        payment, _ = await escrow.lock(session, deal.payment_id)
+        await ledger.fund(session, payment, Decimal(50), key="f", cause="t", now=now)
+        payment.amount_paid = Decimal(50)
+        payment.sender_address = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"
+        await escrow.on_funds_confirmed(session, payment, now=now, settings=strict)
+    payment = await get_payment(db, deal.payment_id)
+    assert payment.status == status.AWAITING_REVIEW and payment.review_reason
+    assert (await get_request(db, deal.request_id)).status == "accepted"
+    async with db.transaction() as session:
+        await escrow.refund(
+            session,
+            deal.payment_id,
+            actor_id=None,
+            key="review",
+            now=now,
+            settings=strict,
+            cause="guard.reject",
+            reason="Over the per-payment limit",
+        )
+    assert (await get_payment(db, deal.payment_id)).status == status.REFUNDED
+    request = await get_request(db, deal.request_id)
+    assert (request.status, request.accepted_offer_id) == ("open", None)
+    async with db.session(False) as session:
+        assert await ledger.held(session, payment) == 0
