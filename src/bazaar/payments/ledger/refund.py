@@ -8,6 +8,7 @@ from decimal import Decimal
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bazaar.config import Settings
+from bazaar.kit.money import format_money
 from bazaar.models import LedgerTransaction, Payment
 from bazaar.payments.ledger import accounts, balances, rules
 from bazaar.payments.ledger.lock import ensure_locked
@@ -56,6 +57,6 @@ async def refund(
         payment_id=payment.id,
         request=request,
         legs=[Leg(escrow, -gross), Leg(accounts.buyer_refundable(payment), gross)],
-        meta={"amount": str(gross)},
+        meta={"amount": format_money(gross)},
         known={escrow: held},
     )

@@ -8,6 +8,7 @@ from decimal import Decimal
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bazaar.config import Settings
+from bazaar.kit.money import format_money
 from bazaar.models import LedgerTransaction, Payment
 from bazaar.payments.ledger import accounts, balances, rules
 from bazaar.payments.ledger.lock import ensure_locked
@@ -65,6 +66,10 @@ async def release(
             Leg(accounts.seller_payable(payment), gross - fee),
             Leg(accounts.platform_fees(asset), fee),
         ],
-        meta={"amount": str(gross), "fee": str(fee), "seller": str(gross - fee)},
+        meta={
+            "amount": format_money(gross),
+            "fee": format_money(fee),
+            "seller": format_money(gross - fee),
+        },
         known={escrow: held},
     )

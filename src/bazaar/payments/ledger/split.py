@@ -13,6 +13,7 @@ from decimal import Decimal
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bazaar.config import Settings
+from bazaar.kit.money import format_money
 from bazaar.models import LedgerTransaction, Payment
 from bazaar.payments.ledger import accounts, balances, rules
 from bazaar.payments.ledger.lock import ensure_locked
@@ -70,10 +71,10 @@ async def split(
             Leg(accounts.platform_fees(asset), fee),
         ],
         meta={
-            "amount": str(held),
-            "buyer": str(buyer),
-            "seller": str(seller_side - fee),
-            "fee": str(fee),
+            "amount": format_money(held),
+            "buyer": format_money(buyer),
+            "seller": format_money(seller_side - fee),
+            "fee": format_money(fee),
         },
         known={escrow: held},
     )
