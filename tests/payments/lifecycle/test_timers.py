@@ -125,3 +125,30 @@ async def test_reminders_before_each_deadline_are_sent_once(
     payment = await get_payment(db, deal.payment_id)
     assert payment.delivery_reminded_at is not None
     assert payment.inspection_reminded_at is not None
+
+
+async def test_the_registered_sweeps_run_as_the_worker_runs_them(
+    db: Database, make_deal: MakeDeal, fund_payment: FundPayment, deliver: Deliver
+) -> None:
+    """The worker's batch sweeps (no surrounding transaction; short transactions of
+    BATCH payments) release the due payments, refund the lapsed ones, remind once."""
+    from bazaar.kit.jobs import SWEEPS, BatchSweep, SweepContext
+
+    released = await make_deal(price="5")
+    await fund_payment(released.payment_id)
+    await deliver(released)
+    refunded = await make_deal(price="6")
+    await fund_payment(refunded.payment_id)
+    far = utcnow() + timedelta(days=60)
+
+    def run(name: str) -> Any:
+        sweep = SWEEPS[name]
+        assert isinstance(sweep, BatchSweep)
+        return sweep.run(SweepContext(db.settings, db, name), far)
+
+    assert await run("payments.reminders") == 0  # both deadlines are past, not ahead
+    assert await run("payments.auto_release") == 1
+    assert await run("payments.auto_refund") == 1
+    assert await run("payments.auto_release") == 0
+    assert (await get_payment(db, released.payment_id)).status == status.RELEASED
+    assert (await get_payment(db, refunded.payment_id)).status == status.REFUNDED
