@@ -33,6 +33,7 @@ from bazaar.kit.tokens import registry
 from bazaar.kit.wallets import normalize_evm_address
 from bazaar.marketplace.shops import service as shops
 from bazaar.models import Payment, Payout
+from bazaar.payments.chain import erc20
 from bazaar.payments.payouts import repository as repo
 from bazaar.payments.payouts import transfer
 from bazaar.payments.payouts.errors import (
@@ -304,17 +305,17 @@ def judge(item: Claimed, seen: Observation, required: int) -> Outcome:
         return Outcome(BUILT, f"transaction {item.tx_hash} reverted")
     matches = [
         t
-        for t in transfer.transfers_in(receipt)
+        for t in erc20.transfers_in_receipt(receipt)
         if not t.removed
         and t.token.lower() == item.token_contract.lower()
-        and t.recipient.lower() == item.to_address.lower()
+        and t.to.lower() == item.to_address.lower()
     ]
     if not matches:
         return Outcome(
             BUILT,
             f"transaction {item.tx_hash} moved no {item.currency} to {item.to_address}",
         )
-    moved = sum(t.units for t in matches)
+    moved = sum(t.base_units for t in matches)
     if moved != item.units:
         return Outcome(
             BUILT,

@@ -1,22 +1,21 @@
-"""The ERC-20 transfer a payout is: its calldata, the unsigned EIP-1559 transaction, and
-finding the transfer in a receipt. Pure functions (eth-abi / eth-utils), no I/O."""
+"""The ERC-20 transfer a payout is: exact base units, the unsigned EIP-1559 transaction
+(calldata from the chain module's `erc20`, which also reads `Transfer` logs back), and
+decoding the calldata. Pure functions, no I/O."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from eth_abi import decode, encode
-from eth_utils import keccak, to_checksum_address
+from eth_abi import decode
+from eth_utils import to_checksum_address
 
-# transfer(address,uint256)
-TRANSFER_SELECTOR = keccak(text="transfer(address,uint256)")[:4].hex()  # a9059cbb
-# Transfer(address indexed from, address indexed to, uint256 value)
-TRANSFER_TOPIC = "0x" + keccak(text="Transfer(address,address,uint256)").hex()
+from bazaar.payments.chain import erc20
+
+TRANSFER_SELECTOR = erc20.TRANSFER_SELECTOR.removeprefix("0x")  # a9059cbb
 # An ERC-20 transfer costs 35-65k gas on common tokens; the signer may estimate instead.
 GAS_LIMIT = 100_000
-UINT256_MAX = 2**256 - 1
+UINT256_MAX = erc20.UINT256_MAX
 
 
 def base_units(amount: Decimal, decimals: int) -> int:
@@ -31,9 +30,7 @@ def base_units(amount: Decimal, decimals: int) -> int:
     return units
 
 
-def transfer_calldata(to: str, units: int) -> str:
-    """`transfer(to, units)` ABI-encoded, 0x-prefixed."""
-    return "0x" + TRANSFER_SELECTOR + encode(["address", "uint256"], [to, units]).hex()
+transfer_calldata = erc20.transfer_calldata
 
 
 def decode_transfer_calldata(data: str) -> tuple[str, int]:
@@ -60,45 +57,3 @@ def unsigned_transaction(chain_id: int, token_contract: str, to: str, units: int
 
 
 SIGNER_FILLS = ("nonce", "maxFeePerGas", "maxPriorityFeePerGas")
-
-
-@dataclass(frozen=True)
-class LoggedTransfer:
-    token: str
-    sender: str
-    recipient: str
-    units: int
-    removed: bool
-
-
-def _hex(value: Any) -> str:
-    if isinstance(value, bytes | bytearray):
-        return "0x" + bytes(value).hex()
-    if hasattr(value, "hex") and not isinstance(value, str):
-        text = value.hex()
-        return text if text.startswith("0x") else "0x" + text
-    return str(value)
-
-
-def transfers_in(receipt: dict[str, Any]) -> list[LoggedTransfer]:
-    """Every ERC-20 `Transfer` log of a receipt (JSON-RPC or web3 form)."""
-    found = []
-    for log in receipt.get("logs") or []:
-        topics = [_hex(t).lower() for t in log.get("topics") or []]
-        if len(topics) != 3 or topics[0] != TRANSFER_TOPIC:
-            continue
-        data = _hex(log.get("data") or "0x")
-        try:
-            units = int(data, 16) if data not in ("0x", "") else 0
-        except ValueError:
-            continue
-        found.append(
-            LoggedTransfer(
-                token=str(to_checksum_address(_hex(log.get("address")))),
-                sender=str(to_checksum_address("0x" + topics[1][-40:])),
-                recipient=str(to_checksum_address("0x" + topics[2][-40:])),
-                units=units,
-                removed=bool(log.get("removed", False)),
-            )
-        )
-    return found
