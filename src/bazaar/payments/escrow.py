@@ -235,9 +235,10 @@ async def release(
         session, payment, status.RELEASED, cause=cause, now=now, actor_id=actor_id, data=data
     )
     payment.settled_at = now
+    amounts = await repository.ledger_amounts(session, moved.id)
     # The fee actually taken (rounded down to the token's unit), not the 18-place quote.
-    payment.platform_fee = await repository.ledger_amount(session, moved.id, "platform_fees")
-    to_seller = await repository.ledger_amount(session, moved.id, "seller_payable")
+    payment.platform_fee = amounts.get("platform_fees", Decimal(0))
+    to_seller = amounts.get("seller_payable", Decimal(0))
     await _instruct(
         session,
         payment,
@@ -250,7 +251,7 @@ async def release(
         settings=settings,
     )
     if excess_tx is not None:
-        back = await repository.ledger_amount(session, excess_tx.id, "buyer_refundable")
+        back = (await repository.ledger_amounts(session, excess_tx.id))["buyer_refundable"]
         await _instruct(
             session,
             payment,
@@ -314,7 +315,7 @@ async def refund(
         session, payment, status.REFUNDED, cause=cause, now=now, actor_id=actor_id, data=data
     )
     payment.settled_at = now
-    back = await repository.ledger_amount(session, moved.id, "buyer_refundable")
+    back = (await repository.ledger_amounts(session, moved.id)).get("buyer_refundable", Decimal(0))
     await _instruct(
         session,
         payment,

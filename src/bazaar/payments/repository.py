@@ -128,9 +128,7 @@ async def stream_readable(
             return
 
 
-async def with_status(
-    session: AsyncSession, request_id: uuid.UUID, wanted: str
-) -> Payment | None:
+async def with_status(session: AsyncSession, request_id: uuid.UUID, wanted: str) -> Payment | None:
     stmt = sa.select(Payment).where(Payment.request_id == request_id, Payment.status == wanted)
     return (await session.execute(stmt.limit(1))).scalar_one_or_none()
 
@@ -200,15 +198,17 @@ async def move_status(
     return True
 
 
-async def ledger_amount(session: AsyncSession, transaction_id: uuid.UUID, kind: str) -> Decimal:
-    """What a ledger transaction moved into (or out of) the accounts of `kind`."""
+async def ledger_amounts(session: AsyncSession, transaction_id: uuid.UUID) -> dict[str, Decimal]:
+    """What a ledger transaction moved into (or out of) each kind of account."""
     stmt = (
-        sa.select(LedgerEntry.amount)
+        sa.select(LedgerAccount.kind, LedgerEntry.amount)
         .join(LedgerAccount, LedgerAccount.id == LedgerEntry.account_id)
-        .where(LedgerEntry.transaction_id == transaction_id, LedgerAccount.kind == kind)
+        .where(LedgerEntry.transaction_id == transaction_id)
     )
-    total = sum((await session.execute(stmt)).scalars(), Decimal(0))
-    return abs(total)
+    totals: dict[str, Decimal] = {}
+    for kind, amount in (await session.execute(stmt)).all():
+        totals[kind] = totals.get(kind, Decimal(0)) + amount
+    return {kind: abs(total) for kind, total in totals.items()}
 
 
 # -- timers ------------------------------------------------------------------------------------
