@@ -287,8 +287,10 @@ async def record(
     settings: Settings,
 ) -> str:
     """Apply one observation if the transfer still is as claimed; the outcome's name."""
-    if seen.kind == "confirmed":
-        # Lock order: request, payment, then the transfer row.
+    if seen.kind != "missing":
+        # Anything but "not found yet" may move the payment: lock the request, then the
+        # payment (the order of every flow that holds both), then the transfer row, so the
+        # status moves below never lose a compare-and-set to a concurrent pass.
         payment = await transfers.payment_unscoped(session, claimed.payment_id)
         if payment is not None:
             await transfers.lock_request_of(session, payment)

@@ -438,3 +438,35 @@ def _transfer_data(to: str, amount: int) -> str:
     from bazaar.payments.chain import erc20
 
     return erc20.transfer_calldata(to, amount)
+
+
+async def test_money_arriving_after_the_funding_window_waits_for_a_guard(
+    client: httpx.AsyncClient,
+    make_deal: MakeDeal,
+    chain: DevChain,
+    anvil: Anvil,
+    db: Database,
+    chain_settings: Settings,
+) -> None:
+    from bazaar.marketplace.jobs import lapse_funding_windows
+
+    deal = await make_deal(price="13", network=CHAIN_ID)
+    await saved(client, deal.buyer, deal.payment_id, await pay(chain, anvil, "13"))
+    # The funding window lapses before anyone verifies: the worker expires the payment.
+    payment = await payment_row(db, deal.payment_id)
+    assert payment.expires_at is not None
+    late = payment.expires_at + timedelta(minutes=1)
+    async with db.transaction() as session:
+        assert await lapse_funding_windows(session, late) == 1
+    assert (await payment_row(db, deal.payment_id)).status == "expired"
+
+    outcome = await funding.verify_payment(db, deal.payment_id, now=late, settings=chain_settings)
+    assert outcome.credited == 1
+    payment = await payment_row(db, deal.payment_id)
+    assert (payment.status, payment.paid_late, payment.amount_paid) == (
+        "awaiting_review",
+        True,
+        Decimal("13"),
+    )
+    # The money is in escrow, to be returned by a guard's decision.
+    assert await held(db, deal.payment_id) == Decimal("13")
