@@ -470,3 +470,22 @@ async def test_money_arriving_after_the_funding_window_waits_for_a_guard(
     )
     # The money is in escrow, to be returned by a guard's decision.
     assert await held(db, deal.payment_id) == Decimal("13")
+
+
+async def test_the_worker_advances_submitted_transfers(
+    client: httpx.AsyncClient,
+    make_deal: MakeDeal,
+    chain: DevChain,
+    anvil: Anvil,
+    db: Database,
+    chain_settings: Settings,
+) -> None:
+    """The sweep is registered with the worker and credits a saved transfer on its own."""
+    from bazaar.worker import Worker
+
+    deal = await make_deal(price="14", network=CHAIN_ID)
+    await saved(client, deal.buyer, deal.payment_id, await pay(chain, anvil, "14"))
+    worker = Worker(db, chain_settings, name="test", kinds=(), sweeps={"payments.chain_verify"})
+    await worker.run_once(utcnow())
+    assert (await payment_row(db, deal.payment_id)).status == "held"
+    assert await request_status(db, deal.request_id) == "funded"
