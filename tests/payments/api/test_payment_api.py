@@ -17,7 +17,7 @@ from asgi_lifespan import LifespanManager
 from bazaar.config import Settings
 from bazaar.kit.db import Database
 from bazaar.models import LedgerTransaction, Payout
-from bazaar.payments import service
+from bazaar.payments import ledger, service
 from tests.conftest import base_settings, make_app
 from tests.fixtures.payments import (
     Deal,
@@ -82,6 +82,12 @@ async def test_buyer_releases_after_delivery(
     assert [(p["kind"], p["amount"]) for p in seen["data"]["payouts"]] == [("release", "195")]
     assert (await get_request(db, deal.request_id)).status == "completed"
     assert await ledger_kinds(db, deal) == ["fund", "release"]
+    payment = await get_payment(db, deal.payment_id)
+    async with db.session(False) as session:
+        asset = ledger.asset_of(payment)
+        payable = await ledger.owed(session, "seller_payable", deal.seller.id, asset)
+        assert payable == Decimal("195")
+        assert await ledger.held(session, payment) == 0
 
 
 async def test_buyer_confirms_on_the_request(
