@@ -489,3 +489,28 @@ async def test_the_worker_advances_submitted_transfers(
     await worker.run_once(utcnow())
     assert (await payment_row(db, deal.payment_id)).status == "held"
     assert await request_status(db, deal.request_id) == "funded"
+
+
+async def test_a_top_up_may_be_sent_while_the_first_transfer_confirms(
+    make_deal: MakeDeal,
+    client: httpx.AsyncClient,
+    chain: DevChain,
+    anvil: Anvil,
+    db: Database,
+    settings: Settings,
+) -> None:
+    two = settings_for_chain(settings, anvil, transaction_safety_confirmations={"31337": 2})
+    deal = await make_deal(price="20", network=CHAIN_ID)
+    await saved(client, deal.buyer, deal.payment_id, await pay(chain, anvil, "15"))
+    await funding.verify_payment(db, deal.payment_id, now=utcnow(), settings=two)
+    assert (await payment_row(db, deal.payment_id)).status == "confirming"
+    await saved(client, deal.buyer, deal.payment_id, await pay(chain, anvil, "5"))
+    await chain.mine(1)
+    outcome = await funding.verify_payment(db, deal.payment_id, now=utcnow(), settings=two)
+    assert (outcome.credited, outcome.checked) == (2, 2)
+    payment = await payment_row(db, deal.payment_id)
+    assert (payment.status, payment.amount_paid) == ("held", Decimal("20"))
+    assert len(await ledger_transactions(db, deal.payment_id)) == 2
+    # Once held, the payment takes no more transactions.
+    refused = await save(client, deal.buyer, deal.payment_id, await pay(chain, anvil, "1"))
+    assert refused.json()["error"]["code"] == "PAYMENT_NOT_AWAITING_FUNDS"

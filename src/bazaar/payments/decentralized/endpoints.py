@@ -96,11 +96,12 @@ async def save_transaction(
     settings: SettingsDep,
     idem: Idem,
 ) -> JSONResponse:
-    """Submit the transaction that pays a payment (its buyer only; pending or partially
-    paid). It is checked on chain by `POST /verify` and by the worker. A transaction hash
-    funds one payment ever: submitting it for another is 409 `TX_HASH_USED`; the same hash
-    again for the same payment answers its stored transfer. `refundAddress` is where a
-    refund goes (default: the address that sent the tokens)."""
+    """Submit the transaction that pays a payment: its buyer only, while the payment is
+    pending, partially paid or confirming (a top-up need not wait for an earlier transfer's
+    confirmations). It is checked on chain by `POST /verify` and by the worker. A
+    transaction hash funds one payment ever: submitting it for another is 409
+    `TX_HASH_USED`; the same hash again for the same payment answers its stored transfer.
+    `refundAddress` is where a refund goes (default: the address that sent the tokens)."""
     if idem.replay:
         return idem.replay
     transfer = await service.save(

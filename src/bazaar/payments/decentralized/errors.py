@@ -22,7 +22,10 @@ class TxHashUsed(Conflict):
 
 class PaymentNotAwaitingFunds(Conflict):
     code = "PAYMENT_NOT_AWAITING_FUNDS"
-    message = "This payment does not take a transaction now (only pending or partially paid)"
+    message = (
+        "This payment does not take a transaction now (only while pending, partially paid "
+        "or confirming)"
+    )
 
 
 class ProviderMismatch(Conflict):

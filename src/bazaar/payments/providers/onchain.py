@@ -34,8 +34,9 @@ from bazaar.payments.providers.base import (
 )
 
 NAME = "onchain"
-# A payment takes (more) money on chain only while it waits for it.
-AWAITING_FUNDS = ("pending", "partially_paid")
+# A payment takes (more) money on chain only while it waits for it: also while an earlier
+# transfer is still confirming (a top-up need not wait for the first one's confirmations).
+AWAITING_FUNDS = ("pending", "partially_paid", "confirming")
 
 
 def receiver_address(settings: Settings, chain_id: int, currency: str) -> str | None:
