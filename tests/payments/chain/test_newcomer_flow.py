@@ -223,6 +223,14 @@ async def test_a_newcomer_completes_one_request_and_refunds_another(
 
     # 2. Another request to refunded (the seller gives the money back).
     request_id, payment_id = await accepted_payment(http, buyer, seller, "Film camera", "45.5")
+    # A payout's transaction (money out of escrow) never funds a payment.
+    sent = await call(http, "GET", f"/api/admin/payouts/{release['id']}", admin)
+    reused = await http.post(
+        "/api/payment/decentralized/save",
+        json={"paymentId": payment_id, "txHash": sent["txHash"]},
+        headers={"Authorization": f"Bearer {buyer}"},
+    )
+    assert reused.json()["error"]["code"] == "TX_HASH_USED"
     paid = await bazaar(env, "dev", "pay", payment_id)
     assert paid.returncode == 0, paid.stderr
     refunded = await call(http, "POST", f"/api/payment/{payment_id}/refund", seller, key="refund-1")

@@ -10,7 +10,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bazaar.models import ChainTransfer, Payment, PurchaseRequest
+from bazaar.models import ChainTransfer, Payment, Payout, PurchaseRequest
 
 SUBMITTED = "submitted"
 CONFIRMING = "confirming"
@@ -64,6 +64,14 @@ async def by_hash(session: AsyncSession, chain_id: int, tx_hash: str) -> ChainTr
         ChainTransfer.chain_id == chain_id, ChainTransfer.tx_hash == tx_hash
     )
     return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def is_payout_hash(session: AsyncSession, chain_id: int, tx_hash: str) -> bool:
+    """A payout (money out of escrow) was sent with this transaction."""
+    stmt = sa.select(
+        sa.exists().where(Payout.chain_id == chain_id, sa.func.lower(Payout.tx_hash) == tx_hash)
+    )
+    return bool((await session.execute(stmt)).scalar())
 
 
 async def of_payment(session: AsyncSession, payment_id: uuid.UUID) -> list[ChainTransfer]:

@@ -98,6 +98,8 @@ class OnchainProvider(PaymentProvider):
             return existing
         if payment.status not in AWAITING_FUNDS:
             raise PaymentNotAwaitingFunds()
+        if await transfers.is_payout_hash(session, to.chain_id, tx_hash):
+            raise TxHashUsed()  # money out of escrow never counts as money in
         transfer = ChainTransfer(
             payment_id=payment.id,
             chain_id=to.chain_id,
