@@ -424,6 +424,7 @@ async def test_the_unique_index_backs_the_one_live_offer_rule(
         pytest.skip("SQLite write transactions never overlap (BEGIN IMMEDIATE)")
 
     request = await post_request(client, buyer)
+    await ensure_payout_wallet(client, seller, 8453)
     rival_txn = db.session()
     rival_txn.add(
         SellerOffer(request_id=uuid.UUID(request["id"]), seller_id=seller.id, price=Decimal("1"))
