@@ -7,6 +7,7 @@ transaction not mined yet or a node that is down leaves it `sent`, checked again
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import timedelta
 from decimal import Decimal
@@ -227,3 +228,38 @@ async def test_a_node_that_is_down_leaves_the_payout_sent_for_later(
     # Once the node answers again, the next pass finishes it.
     later = now + payouts.RETRY_UNAVAILABLE
     assert (await payouts.verify_sent(db, chain_settings, later))["done"] == 1
+
+
+async def test_concurrent_sweeps_and_a_stale_record_post_the_payout_once(
+    db: Database,
+    anvil: Anvil,
+    chain: DevChain,
+    chain_settings: Settings,
+    make_deal: MakeDeal,
+    deliver: Deliver,
+) -> None:
+    payout = await released_on_chain(db, chain_settings, make_deal, deliver, "33")
+    await chain.mint(anvil.token, TREASURY.address, int(payout.amount_base_units))
+    tx_hash = await sign_and_send(chain, TREASURY, payout.unsigned_tx)
+    await mark_sent(db, payout.id, tx_hash)
+    now = utcnow()
+    # Three workers' sweeps at once: one claims the payout, the others find nothing due.
+    passes = await asyncio.gather(*(payouts.verify_sent(db, chain_settings, now) for _ in range(3)))
+    assert sum(p["done"] for p in passes) == 1
+    assert sum(p["sent"] + p["built"] for p in passes) == 0
+
+    # A worker whose claim ran out records what it saw after another finished: nothing.
+    item = payouts.Claimed(
+        id=payout.id,
+        chain_id=CHAIN_ID,
+        currency="USDC",
+        tx_hash=tx_hash.lower(),
+        token_contract=payout.token_contract,
+        to_address=payout.to_address,
+        units=int(payout.amount_base_units),
+    )
+    seen = await payouts.observe(chain_settings, item)
+    async with db.transaction() as session:
+        assert await payouts.record(session, item, seen, now=now, settings=chain_settings) is None
+    assert len(await ledger_payouts(db, payout.payment_id)) == 1
+    assert (await payout_row(db, payout.id)).status == "done"
