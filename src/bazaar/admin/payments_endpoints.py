@@ -16,6 +16,8 @@ from bazaar.kit.fields import Currency
 from bazaar.kit.openapi import errors
 from bazaar.kit.pagination import Page, Pagination
 from bazaar.kit.schemas import Envelope, ok
+from bazaar.payments.ledger import InsufficientHeldFunds
+from bazaar.payments.payouts.errors import PayoutNotBuildable
 from bazaar.payments.safety import service as safety
 from bazaar.payments.safety.errors import NotApprovable, NotAwaitingReview, PaymentNotFound
 from bazaar.payments.safety.schemas import ApproveIn, RejectIn, ReviewPaymentOut
@@ -81,7 +83,7 @@ async def approve(
 @router.post(
     "/{payment_id}/reject",
     response_model=Envelope[ReviewPaymentOut],
-    responses=errors(PaymentNotFound, NotAwaitingReview),
+    responses=errors(PaymentNotFound, NotAwaitingReview, InsufficientHeldFunds, PayoutNotBuildable),
 )
 async def reject(
     payment_id: str,
