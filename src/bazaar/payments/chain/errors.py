@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bazaar.kit.errors import AppError
+from bazaar.kit.errors import AppError, Conflict
 
 
 class ChainUnavailable(AppError):
@@ -20,3 +20,8 @@ class ChainRequestRefused(AppError):
     status_code = 502
     code = "CHAIN_REQUEST_REFUSED"
     message = "The blockchain node refused the request"
+
+
+class TxHashUsed(Conflict):
+    code = "TX_HASH_USED"
+    message = "This transaction hash was already submitted for another payment"

@@ -19,31 +19,6 @@ FAILED = "failed"
 OPEN = (SUBMITTED, CONFIRMING)
 
 
-def _party(viewer_id: uuid.UUID) -> sa.ColumnElement[bool]:
-    """The viewer is the payment's buyer or seller (everyone else: 404)."""
-    return sa.or_(Payment.buyer_id == viewer_id, Payment.seller_id == viewer_id)
-
-
-async def payment_of_party(
-    session: AsyncSession, payment_id: uuid.UUID, viewer_id: uuid.UUID
-) -> Payment | None:
-    stmt = sa.select(Payment).where(Payment.id == payment_id, _party(viewer_id))
-    return (await session.execute(stmt)).scalar_one_or_none()
-
-
-async def payment_of_buyer_locked(
-    session: AsyncSession, payment_id: uuid.UUID, buyer_id: uuid.UUID
-) -> Payment | None:
-    """The payment if `buyer_id` is its buyer, locked and reloaded."""
-    stmt = (
-        sa.select(Payment)
-        .where(Payment.id == payment_id, Payment.buyer_id == buyer_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    )
-    return (await session.execute(stmt)).scalar_one_or_none()
-
-
 async def payment_unscoped(session: AsyncSession, payment_id: uuid.UUID) -> Payment | None:
     """For the verification pass and jobs, which act for no viewer."""
     stmt = sa.select(Payment).where(Payment.id == payment_id)

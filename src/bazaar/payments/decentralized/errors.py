@@ -3,6 +3,16 @@
 from __future__ import annotations
 
 from bazaar.kit.errors import Conflict, Forbidden, NotFound
+from bazaar.payments.chain.errors import TxHashUsed
+
+__all__ = [
+    "BuyerOnly",
+    "OnchainNotAvailable",
+    "PaymentNotAwaitingFunds",
+    "PaymentNotFound",
+    "ProviderMismatch",
+    "TxHashUsed",
+]
 
 
 class PaymentNotFound(NotFound):
@@ -13,11 +23,6 @@ class PaymentNotFound(NotFound):
 class BuyerOnly(Forbidden):
     code = "NOT_THE_BUYER"
     message = "Only the payment's buyer can submit its transaction"
-
-
-class TxHashUsed(Conflict):
-    code = "TX_HASH_USED"
-    message = "This transaction hash was already submitted for another payment"
 
 
 class PaymentNotAwaitingFunds(Conflict):

@@ -10,7 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bazaar.config import Settings
 from bazaar.kit.db import Sessions
 from bazaar.models import ChainTransfer, Payment, User
-from bazaar.payments.chain import repository
+from bazaar.payments.chain import service as chain
+from bazaar.payments.decentralized import repository
 from bazaar.payments.decentralized.errors import BuyerOnly, PaymentNotFound
 from bazaar.payments.providers.base import FundingProof, Receiver
 from bazaar.payments.providers.onchain import provider
@@ -62,4 +63,4 @@ async def verify(
     await provider.advance(sessions, payment_id, now=now, settings=settings)
     session = sessions.session()
     payment = await _readable(session, payment_id, viewer)
-    return payment, await repository.of_payment(session, payment_id)
+    return payment, await chain.of_payment(session, payment_id)

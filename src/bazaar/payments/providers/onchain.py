@@ -12,14 +12,13 @@ import uuid
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bazaar.config import Settings
 from bazaar.kit.db import Transactions
 from bazaar.models import ChainTransfer, Payment
 from bazaar.payments import funding
-from bazaar.payments.chain import repository as transfers
+from bazaar.payments.chain import service as chain
 from bazaar.payments.decentralized.errors import (
     OnchainNotAvailable,
     PaymentNotAwaitingFunds,
@@ -90,7 +89,7 @@ class OnchainProvider(PaymentProvider):
             raise ProviderMismatch()
         to = self.receiver(payment, settings)
         tx_hash = proof.tx_hash.lower()
-        existing = await transfers.by_hash(session, to.chain_id, tx_hash)
+        existing = await chain.find(session, to.chain_id, tx_hash)
         if existing is not None:
             if existing.payment_id != payment.id:
                 raise TxHashUsed()
@@ -98,30 +97,16 @@ class OnchainProvider(PaymentProvider):
             return existing
         if payment.status not in AWAITING_FUNDS:
             raise PaymentNotAwaitingFunds()
-        if await transfers.is_payout_hash(session, to.chain_id, tx_hash):
-            raise TxHashUsed()  # money out of escrow never counts as money in
-        transfer = ChainTransfer(
+        transfer = await chain.submit(
+            session,
             payment_id=payment.id,
             chain_id=to.chain_id,
             tx_hash=tx_hash,
-            status=transfers.SUBMITTED,
-            # What the transfer must pay to, as shown to the buyer when they paid.
-            to_address=to.address,
+            receiver=to.address,
             token_contract=to.token_contract,
             submitted_by=submitted_by,
-            credited=False,
-            attempts=0,
-            confirmations=0,
-            next_check_at=now,
-            created_at=now,
-            updated_at=now,
+            now=now,
         )
-        try:
-            async with session.begin_nested():
-                session.add(transfer)
-        except IntegrityError:
-            # A concurrent save of the same hash committed first (PostgreSQL).
-            raise TxHashUsed() from None
         self._remember(payment, proof, now)
         return transfer
 
