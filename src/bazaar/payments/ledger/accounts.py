@@ -12,13 +12,15 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bazaar.models import LedgerAccount, Payment
+from bazaar.kit.money import money_sum
+from bazaar.models import LedgerAccount, LedgerEntry, Payment
 
 EXTERNAL = "external"
 ESCROW_HELD = "escrow_held"
@@ -79,23 +81,59 @@ def _match(keys: Iterable[AccountKey]) -> sa.ColumnElement[bool]:
     )
 
 
-def _key(account: LedgerAccount) -> AccountKey:
-    return AccountKey(account.kind, account.owner_id, account.asset)
+def _key(kind: str, owner_key: str, asset: str) -> AccountKey:
+    return AccountKey(kind, None if owner_key == NO_OWNER else uuid.UUID(owner_key), asset)
 
 
-async def ensure(
-    session: AsyncSession, keys: Iterable[AccountKey], now: datetime
-) -> dict[AccountKey, LedgerAccount]:
-    """The accounts for `keys`, creating the missing ones.
+async def _read(
+    session: AsyncSession, keys: set[AccountKey], balance_of: AccountKey | None
+) -> tuple[dict[AccountKey, uuid.UUID], Decimal]:
+    a = LedgerAccount
+    if balance_of is None:
+        rows = await session.execute(
+            sa.select(a.id, a.kind, a.owner_key, a.asset).where(_match(keys))
+        )
+        return {_key(kind, owner, asset): id_ for id_, kind, owner, asset in rows}, Decimal(0)
+    # The one balance wanted comes in the same query: entries joined to that account only.
+    stmt = (
+        sa.select(a.id, a.kind, a.owner_key, a.asset, money_sum(LedgerEntry.amount))
+        .outerjoin(
+            LedgerEntry,
+            sa.and_(
+                LedgerEntry.account_id == LedgerAccount.id,
+                LedgerAccount.kind == balance_of.kind,
+                LedgerAccount.owner_key == balance_of.owner_key,
+            ),
+        )
+        .where(_match(keys))
+        .group_by(a.id, a.kind, a.owner_key, a.asset)
+    )
+    found: dict[AccountKey, uuid.UUID] = {}
+    balance = Decimal(0)
+    for id_, kind, owner, asset, total in await session.execute(stmt):
+        key = _key(kind, owner, asset)
+        found[key] = id_
+        if key == balance_of:
+            balance = Decimal(total or 0)
+    return found, balance
+
+
+async def resolve(
+    session: AsyncSession,
+    keys: Iterable[AccountKey],
+    now: datetime,
+    *,
+    balance_of: AccountKey | None = None,
+) -> tuple[dict[AccountKey, uuid.UUID], Decimal]:
+    """The ids of the accounts for `keys`, creating the missing ones, and the balance of
+    `balance_of` (one of them) read in the same query.
 
     Race-safe on both databases: the insert is `ON CONFLICT DO NOTHING` on the unique
     (kind, owner_key, asset), so two transactions creating the same account both go on,
     and the second read finds the row whichever of them inserted it. On PostgreSQL the
     loser waits for the winner's commit at the insert (the unique index), then skips."""
     wanted = set(keys)
-    found = {
-        _key(a): a for a in (await session.scalars(sa.select(LedgerAccount).where(_match(wanted))))
-    }
+    found, balance = await _read(session, wanted, balance_of)
     missing = wanted - found.keys()
     if missing:
         insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
@@ -112,13 +150,17 @@ async def ensure(
         ]
         stmt = insert(LedgerAccount).values(rows)
         await session.execute(stmt.on_conflict_do_nothing())
-        found.update(
-            {
-                _key(a): a
-                for a in await session.scalars(sa.select(LedgerAccount).where(_match(missing)))
-            }
-        )
-    return {k: found[k] for k in wanted}
+        created, _ = await _read(session, missing, None)
+        found.update(created)
+    return {k: found[k] for k in wanted}, balance
+
+
+async def ensure(
+    session: AsyncSession, keys: Iterable[AccountKey], now: datetime
+) -> dict[AccountKey, uuid.UUID]:
+    """The ids of the accounts for `keys`, creating the missing ones (see `resolve`)."""
+    found, _ = await resolve(session, keys, now)
+    return found
 
 
 async def lock(session: AsyncSession, account_ids: Iterable[uuid.UUID]) -> None:

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bazaar.config import Settings
 from bazaar.kit.money import format_money
 from bazaar.models import LedgerTransaction, Payment
-from bazaar.payments.ledger import accounts, balances, rules
+from bazaar.payments.ledger import accounts, rules
 from bazaar.payments.ledger.lock import ensure_locked
 from bazaar.payments.ledger.posting import REFUND, Leg, existing, fingerprint, post
 
@@ -36,10 +36,14 @@ async def refund(
     if found is not None:
         return found
     rules.refuse_terminal(payment)
+    escrow = accounts.escrow(payment)
+    ids, held_now = await accounts.resolve(
+        session, [escrow, accounts.buyer_refundable(payment)], now, balance_of=escrow
+    )
     held = await rules.cover(
         session,
         payment,
-        held=await balances.held(session, payment),
+        held=held_now,
         wanted=wanted,
         move=REFUND,
         key=key,
@@ -47,7 +51,6 @@ async def refund(
         enforcement=enforcement,
     )
     gross = held if wanted is None else wanted
-    escrow = accounts.escrow(payment)
     return await post(
         session,
         kind=REFUND,
@@ -59,4 +62,5 @@ async def refund(
         legs=[Leg(escrow, -gross), Leg(accounts.buyer_refundable(payment), gross)],
         meta={"amount": format_money(gross)},
         known={escrow: held},
+        resolved=ids,
     )

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bazaar.config import Settings
 from bazaar.kit.money import format_money
 from bazaar.models import LedgerTransaction, Payment
-from bazaar.payments.ledger import accounts, balances, rules
+from bazaar.payments.ledger import accounts, rules
 from bazaar.payments.ledger.lock import ensure_locked
 from bazaar.payments.ledger.posting import RELEASE, Leg, existing, fingerprint, post
 
@@ -39,10 +39,18 @@ async def release(
     if found is not None:
         return found
     rules.refuse_terminal(payment)
+    asset = accounts.asset_of(payment)
+    escrow = accounts.escrow(payment)
+    ids, held_now = await accounts.resolve(
+        session,
+        [escrow, accounts.seller_payable(payment), accounts.platform_fees(asset)],
+        now,
+        balance_of=escrow,
+    )
     held = await rules.cover(
         session,
         payment,
-        held=await balances.held(session, payment),
+        held=held_now,
         wanted=wanted,
         move=RELEASE,
         key=key,
@@ -51,8 +59,6 @@ async def release(
     )
     gross = held if wanted is None else wanted
     fee = rules.fee_of(gross, fee_percent, places)
-    asset = accounts.asset_of(payment)
-    escrow = accounts.escrow(payment)
     return await post(
         session,
         kind=RELEASE,
@@ -72,4 +78,5 @@ async def release(
             "seller": format_money(gross - fee),
         },
         known={escrow: held},
+        resolved=ids,
     )

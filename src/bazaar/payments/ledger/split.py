@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bazaar.config import Settings
 from bazaar.kit.money import format_money
 from bazaar.models import LedgerTransaction, Payment
-from bazaar.payments.ledger import accounts, balances, rules
+from bazaar.payments.ledger import accounts, rules
 from bazaar.payments.ledger.lock import ensure_locked
 from bazaar.payments.ledger.posting import SPLIT, Leg, existing, fingerprint, post
 
@@ -41,10 +41,23 @@ async def split(
     if found is not None:
         return found
     rules.refuse_terminal(payment)
+    asset = accounts.asset_of(payment)
+    escrow = accounts.escrow(payment)
+    ids, held_now = await accounts.resolve(
+        session,
+        [
+            escrow,
+            accounts.buyer_refundable(payment),
+            accounts.seller_payable(payment),
+            accounts.platform_fees(asset),
+        ],
+        now,
+        balance_of=escrow,
+    )
     held = await rules.cover(
         session,
         payment,
-        held=await balances.held(session, payment),
+        held=held_now,
         wanted=None,
         move=SPLIT,
         key=key,
@@ -54,8 +67,6 @@ async def split(
     buyer = rules.round_down(held * share / Decimal(100), places)
     seller_side = held - buyer
     fee = rules.fee_of(seller_side, fee_percent, places)
-    asset = accounts.asset_of(payment)
-    escrow = accounts.escrow(payment)
     return await post(
         session,
         kind=SPLIT,
@@ -77,4 +88,5 @@ async def split(
             "fee": format_money(fee),
         },
         known={escrow: held},
+        resolved=ids,
     )
