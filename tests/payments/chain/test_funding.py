@@ -514,3 +514,34 @@ async def test_a_top_up_may_be_sent_while_the_first_transfer_confirms(
     # Once held, the payment takes no more transactions.
     refused = await save(client, deal.buyer, deal.payment_id, await pay(chain, anvil, "1"))
     assert refused.json()["error"]["code"] == "PAYMENT_NOT_AWAITING_FUNDS"
+
+
+async def test_a_dead_node_costs_the_sweep_one_try_per_pass(
+    make_deal: MakeDeal,
+    client: httpx.AsyncClient,
+    chain: DevChain,
+    anvil: Anvil,
+    db: Database,
+    settings: Settings,
+    silent_rpc_url: str,
+) -> None:
+    first = await make_deal(price="1", network=CHAIN_ID)
+    second = await make_deal(price="2", network=CHAIN_ID, buyer=first.buyer)
+    await saved(client, first.buyer, first.payment_id, await pay(chain, anvil, "1"))
+    await saved(client, first.buyer, second.payment_id, await pay(chain, anvil, "2"))
+    silent = settings_for_chain(
+        settings, anvil, rpc_urls={CHAIN_ID: silent_rpc_url}, rpc_timeout=0.3
+    )
+    now = utcnow()
+    assert await funding.verify_due(db, now=now, settings=silent, backend=db.backend) == 0
+    rows = [
+        *(await transfer_rows(db, first.payment_id)),
+        *(await transfer_rows(db, second.payment_id)),
+    ]
+    # One payment was tried (and counted), the other skipped: still leased, never asked.
+    assert sorted(r.attempts for r in rows) == [0, 1]
+    skipped = next(r for r in rows if r.attempts == 0)
+    assert skipped.next_check_at == now + funding.LEASE
+    good = settings_for_chain(settings, anvil)
+    later = now + funding.LEASE + timedelta(seconds=1)
+    assert await funding.verify_due(db, now=later, settings=good, backend=db.backend) == 2

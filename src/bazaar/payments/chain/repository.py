@@ -96,12 +96,13 @@ async def others_confirming(
 
 async def claim_due(
     session: AsyncSession, now: datetime, until: datetime, limit: int, backend: str
-) -> list[uuid.UUID]:
-    """Payments with an open transfer due for a check; those transfers are leased until
-    `until` so another worker's pass skips them (PostgreSQL: SKIP LOCKED)."""
+) -> list[tuple[uuid.UUID, int]]:
+    """(payment, chain) of each payment with an open transfer due for a check; those
+    transfers are leased until `until` so another worker's pass skips them (PostgreSQL:
+    SKIP LOCKED)."""
     due = sa.or_(ChainTransfer.next_check_at.is_(None), ChainTransfer.next_check_at <= now)
     stmt = (
-        sa.select(ChainTransfer.id, ChainTransfer.payment_id)
+        sa.select(ChainTransfer.id, ChainTransfer.payment_id, ChainTransfer.chain_id)
         .where(ChainTransfer.status.in_(OPEN), ChainTransfer.credited.is_(False), due)
         .order_by(ChainTransfer.next_check_at.is_not(None), ChainTransfer.next_check_at)
         .limit(limit)
@@ -116,7 +117,7 @@ async def claim_due(
         .where(ChainTransfer.id.in_([r.id for r in rows]))
         .values(next_check_at=until)
     )
-    return list(dict.fromkeys(r.payment_id for r in rows))
+    return list(dict.fromkeys((r.payment_id, r.chain_id) for r in rows))
 
 
 async def bump_unavailable(
