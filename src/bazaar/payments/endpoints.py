@@ -26,6 +26,7 @@ from bazaar.payments.errors import (
     DeliveryNotConfirmable,
     NotThePaymentBuyer,
     NotThePaymentSeller,
+    PaymentDisputed,
     PaymentNotFound,
     PaymentNotHeld,
     PaymentNotRefundable,
@@ -50,6 +51,7 @@ _MONEY = (
     LedgerKeyReused,
     PayoutWalletMissing,
     PayoutNotBuildable,
+    PaymentDisputed,
 )
 
 

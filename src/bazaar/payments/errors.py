@@ -64,3 +64,8 @@ class PaymentHeld(Conflict):
         "The money is held in escrow: release or refund the payment "
         "(POST /api/payment/{id}/release or /refund) instead of forcing the request"
     )
+
+
+class PaymentDisputed(Conflict):
+    code = "PAYMENT_DISPUTED"
+    message = "The request is disputed: its money moves by the dispute's decision"

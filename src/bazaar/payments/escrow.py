@@ -32,6 +32,7 @@ from bazaar.models import Payment, PurchaseRequest, User
 from bazaar.payments import ledger, lifecycle, repository, status
 from bazaar.payments.errors import (
     DeliveryNotConfirmable,
+    PaymentDisputed,
     PaymentNotFound,
     PaymentNotHeld,
     PaymentNotRefundable,
@@ -195,12 +196,14 @@ async def release(
     now: datetime,
     settings: Settings,
     cause: str,
+    disputed_ok: bool = False,
 ) -> Payment:
     """held → released: the seller is paid the price minus the platform fee (an overpaid
     excess is refunded to the buyer), payout instructions are built, and the request moves
     delivered → completed. 409 PAYMENT_NOT_HELD from any other status, 409
-    DELIVERY_NOT_CONFIRMABLE while the request is not delivered (a disputed request's
-    money may be released; the dispute's decision moves the request).
+    DELIVERY_NOT_CONFIRMABLE while the request is not delivered, 409 PAYMENT_DISPUTED while
+    it is disputed unless `disputed_ok` (the dispute's decision, which moves the request
+    itself).
 
     The ledger keys derive from the payment (`payment:<id>:release`), so however many
     callers race, with whatever idempotency keys, the money moves once; `key` is recorded
@@ -208,8 +211,10 @@ async def release(
     payment, request = await lock(session, payment_id)
     if payment.status != status.HELD:
         raise PaymentNotHeld(details={"status": payment.status})
+    if request.status == _DISPUTED and not disputed_ok:
+        raise PaymentDisputed()
     if request.status not in (_DELIVERED, _DISPUTED):
-        # Funded, not delivered yet: nothing to confirm (a dispute's decision may release).
+        # Funded, not delivered yet: nothing to confirm.
         raise DeliveryNotConfirmable(details={"requestStatus": request.status})
     requests = _requests()
     actor = await _actor(session, actor_id)
@@ -289,15 +294,18 @@ async def refund(
     settings: Settings,
     cause: str,
     reason: str | None = None,
+    disputed_ok: bool = False,
 ) -> Payment:
     """held or awaiting_review → refunded: what the escrow holds goes back to the buyer
     (refund address, else the sender), and the request moves funded/delivered → refunded
-    (a disputed one is left to the dispute's decision; an
+    (a disputed one only with `disputed_ok`, and left to the dispute's decision; an
     unfunded request under review goes back to `open`). 409 PAYMENT_NOT_REFUNDABLE from any
     other status."""
     payment, request = await lock(session, payment_id)
     if payment.status not in (status.HELD, status.AWAITING_REVIEW):
         raise PaymentNotRefundable(details={"status": payment.status})
+    if request.status == _DISPUTED and not disputed_ok:
+        raise PaymentDisputed()
     requests = _requests()
     actor = await _actor(session, actor_id)
     moved = await ledger.refund(

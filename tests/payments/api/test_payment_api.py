@@ -16,7 +16,8 @@ from asgi_lifespan import LifespanManager
 
 from bazaar.config import Settings
 from bazaar.kit.db import Database
-from bazaar.models import LedgerTransaction, Payout
+from bazaar.marketplace.requests import service as requests
+from bazaar.models import LedgerTransaction, Payout, User
 from bazaar.payments import ledger, service
 from tests.conftest import base_settings, make_app
 from tests.fixtures.payments import (
@@ -262,3 +263,24 @@ async def test_the_detail_is_not_rate_limited_the_rest_is(
             assert [p.status_code for p in polls] == [200] * 8
             lists = [await c.get(PAY, headers=deal.buyer.headers) for _ in range(4)]
             assert [answer.status_code for answer in lists] == [200, 200, 200, 429]
+
+
+async def test_a_disputed_payment_waits_for_the_dispute(
+    client: httpx.AsyncClient,
+    db: Database,
+    make_deal: MakeDeal,
+    fund_payment: FundPayment,
+    deliver: Deliver,
+) -> None:
+    deal = await make_deal(price="15")
+    await fund_payment(deal.payment_id)
+    await deliver(deal)
+    async with db.transaction() as session:
+        request = await requests.get_unscoped(session, deal.request_id, lock=True)
+        buyer = await session.get_one(User, deal.buyer.id)
+        await requests.open_dispute(session, request, actor=buyer, role="buyer")
+    for url, who in (("release", deal.buyer), ("refund", deal.seller)):
+        answer = await post(client, f"{PAY}/{deal.payment_id}/{url}", who)
+        assert (answer.status_code, answer.json()["error"]["code"]) == (409, "PAYMENT_DISPUTED")
+    assert (await get_payment(db, deal.payment_id)).status == "held"
+    assert await ledger_kinds(db, deal) == ["fund"]

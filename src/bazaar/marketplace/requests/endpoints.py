@@ -41,6 +41,7 @@ from bazaar.payments import service as payments
 from bazaar.payments.errors import (
     DeliveryNotConfirmable,
     NotThePaymentBuyer,
+    PaymentDisputed,
     PaymentHeld,
     PaymentNotHeld,
 )
@@ -238,6 +239,7 @@ async def deliver_request(
         NotThePaymentBuyer,
         DeliveryNotConfirmable,
         PaymentNotHeld,
+        PaymentDisputed,
         InvalidStateTransition,
         InsufficientHeldFunds,
         PaymentTerminal,
