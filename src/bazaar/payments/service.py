@@ -433,7 +433,13 @@ async def cleanup(
     money touched is never a candidate, and the delete statement checks it again."""
     from bazaar.marketplace.requests import service as requests
 
-    payments = await repository.cleanup_candidates(session, provider, CLEANABLE, lock=not dry_run)
+    payments = await repository.cleanup_candidates(session, provider, CLEANABLE, lock=False)
+    if not dry_run and payments:
+        # The agreed lock order: the requests first (by id), then their payments, re-read
+        # under their locks (one may have been paid meanwhile: it is no longer a candidate).
+        for request_id in sorted({p.request_id for p in payments}):
+            await requests.get_unscoped(session, request_id, lock=True)
+        payments = await repository.cleanup_candidates(session, provider, CLEANABLE, lock=True)
     ids = {p.id for p in payments}
     request_ids = list(dict.fromkeys(p.request_id for p in payments))
     siblings = await repository.payments_of_requests(session, request_ids)
