@@ -255,7 +255,9 @@ async def run(args: argparse.Namespace, pg_url: str) -> tuple[Side, Side, str, b
         profiled = ""
         if profile:
             out = io.StringIO()
-            pstats.Stats(profile, stream=out).sort_stats("cumulative").print_stats(35)
+            stats = pstats.Stats(profile, stream=out)
+            stats.sort_stats("cumulative").print_stats(40)
+            stats.sort_stats("tottime").print_stats(25)
             profiled = out.getvalue()
         return ledger_side, plain_side, profiled, report.ok
     finally:

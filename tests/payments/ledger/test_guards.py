@@ -126,6 +126,32 @@ async def test_postgres_refuses_an_unbalanced_transaction_at_commit(
 
 
 @pg_only
+async def test_postgres_refuses_an_entry_added_later_to_a_committed_transaction(
+    db: Database,
+) -> None:
+    payment = await funded_payment(db, Decimal("5"))
+    escrow = (await fund_entries(db, payment))[accounts.ESCROW_HELD]
+    session = db.session()
+    try:
+        await session.execute(
+            sa.insert(LedgerEntry).values(
+                id=uuid.uuid4(),
+                transaction_id=escrow.transaction_id,
+                account_id=escrow.account_id,
+                asset=escrow.asset,
+                amount=Decimal(1),
+                created_at=utcnow(),
+            )
+        )
+        with pytest.raises(DBAPIError, match="does not balance"):
+            await session.commit()
+    finally:
+        await session.close()
+    async with db.reading() as reader:
+        assert await ledger.held(reader, payment) == Decimal("5")
+
+
+@pg_only
 async def test_postgres_takes_a_balanced_raw_transaction(db: Database) -> None:
     payment = await funded_payment(db, Decimal("5"))
     entries = await fund_entries(db, payment)

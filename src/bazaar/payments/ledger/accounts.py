@@ -13,14 +13,15 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bazaar.kit.money import money_sum
-from bazaar.models import LedgerAccount, LedgerEntry, Payment
+from bazaar.kit.money import money_sum, to_decimal
+from bazaar.models import LedgerAccount, LedgerEntry, LedgerTransaction, Payment
 
 EXTERNAL = "external"
 ESCROW_HELD = "escrow_held"
@@ -69,15 +70,10 @@ def platform_fees(asset: str) -> AccountKey:
 
 
 def _match(keys: Iterable[AccountKey]) -> sa.ColumnElement[bool]:
-    return sa.or_(
-        *(
-            sa.and_(
-                LedgerAccount.kind == k.kind,
-                LedgerAccount.owner_key == k.owner_key,
-                LedgerAccount.asset == k.asset,
-            )
-            for k in keys
-        )
+    # One tuple IN with an expanding parameter: the statement is the same for any number
+    # of keys, so SQLAlchemy compiles it once (an OR of ANDs was rebuilt every call).
+    return sa.tuple_(LedgerAccount.kind, LedgerAccount.owner_key, LedgerAccount.asset).in_(
+        [(k.kind, k.owner_key, k.asset) for k in keys]
     )
 
 
@@ -85,37 +81,47 @@ def _key(kind: str, owner_key: str, asset: str) -> AccountKey:
     return AccountKey(kind, None if owner_key == NO_OWNER else uuid.UUID(owner_key), asset)
 
 
+@dataclass(frozen=True)
+class Resolved:
+    ids: dict[AccountKey, uuid.UUID]
+    balance: Decimal  # of `balance_of`
+    key_used: bool  # a ledger transaction already has the idempotency key asked about
+
+
 async def _read(
-    session: AsyncSession, keys: set[AccountKey], balance_of: AccountKey | None
-) -> tuple[dict[AccountKey, uuid.UUID], Decimal]:
+    session: AsyncSession, keys: set[AccountKey], balance_of: AccountKey | None, key: str | None
+) -> tuple[dict[AccountKey, uuid.UUID], Decimal, bool]:
     a = LedgerAccount
-    if balance_of is None:
-        rows = await session.execute(
-            sa.select(a.id, a.kind, a.owner_key, a.asset).where(_match(keys))
-        )
-        return {_key(kind, owner, asset): id_ for id_, kind, owner, asset in rows}, Decimal(0)
-    # The one balance wanted comes in the same query: entries joined to that account only.
-    stmt = (
-        sa.select(a.id, a.kind, a.owner_key, a.asset, money_sum(LedgerEntry.amount))
-        .outerjoin(
+    used = (
+        sa.exists().where(LedgerTransaction.idempotency_key == key)
+        if key is not None
+        else sa.false()
+    )
+    # The one balance wanted comes in the same query (entries joined to that account only),
+    # and whether the key is taken, so a movement needs no query of its own for either.
+    total: sa.ColumnElement[Any] = (
+        money_sum(LedgerEntry.amount) if balance_of is not None else sa.null()
+    )
+    stmt = sa.select(a.id, a.kind, a.owner_key, a.asset, total, used).where(_match(keys))
+    if balance_of is not None:
+        stmt = stmt.outerjoin(
             LedgerEntry,
             sa.and_(
-                LedgerEntry.account_id == LedgerAccount.id,
-                LedgerAccount.kind == balance_of.kind,
-                LedgerAccount.owner_key == balance_of.owner_key,
+                LedgerEntry.account_id == a.id,
+                a.kind == balance_of.kind,
+                a.owner_key == balance_of.owner_key,
             ),
-        )
-        .where(_match(keys))
-        .group_by(a.id, a.kind, a.owner_key, a.asset)
-    )
+        ).group_by(a.id, a.kind, a.owner_key, a.asset)
     found: dict[AccountKey, uuid.UUID] = {}
     balance = Decimal(0)
-    for id_, kind, owner, asset, total in await session.execute(stmt):
-        key = _key(kind, owner, asset)
-        found[key] = id_
-        if key == balance_of:
-            balance = Decimal(total or 0)
-    return found, balance
+    key_used = False
+    for id_, kind, owner, asset, total, taken in await session.execute(stmt):
+        account = _key(kind, owner, asset)
+        found[account] = id_
+        key_used = key_used or bool(taken)
+        if account == balance_of:
+            balance = to_decimal(total or 0)
+    return found, balance, key_used
 
 
 async def resolve(
@@ -124,16 +130,18 @@ async def resolve(
     now: datetime,
     *,
     balance_of: AccountKey | None = None,
-) -> tuple[dict[AccountKey, uuid.UUID], Decimal]:
-    """The ids of the accounts for `keys`, creating the missing ones, and the balance of
-    `balance_of` (one of them) read in the same query.
+    key: str | None = None,
+) -> Resolved:
+    """The ids of the accounts for `keys`, creating the missing ones; the balance of
+    `balance_of` (one of them) and whether idempotency `key` is taken, read in the same
+    query. Call it after the payment lock: the balance and the key are then current.
 
     Race-safe on both databases: the insert is `ON CONFLICT DO NOTHING` on the unique
     (kind, owner_key, asset), so two transactions creating the same account both go on,
     and the second read finds the row whichever of them inserted it. On PostgreSQL the
     loser waits for the winner's commit at the insert (the unique index), then skips."""
     wanted = set(keys)
-    found, balance = await _read(session, wanted, balance_of)
+    found, balance, key_used = await _read(session, wanted, balance_of, key)
     missing = wanted - found.keys()
     if missing:
         insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
@@ -150,17 +158,18 @@ async def resolve(
         ]
         stmt = insert(LedgerAccount).values(rows)
         await session.execute(stmt.on_conflict_do_nothing())
-        created, _ = await _read(session, missing, None)
+        # New accounts hold nothing; with no account found before, the key is asked here.
+        created, _, taken = await _read(session, missing, None, key)
         found.update(created)
-    return {k: found[k] for k in wanted}, balance
+        key_used = key_used or taken
+    return Resolved({k: found[k] for k in wanted}, balance, key_used)
 
 
 async def ensure(
     session: AsyncSession, keys: Iterable[AccountKey], now: datetime
 ) -> dict[AccountKey, uuid.UUID]:
     """The ids of the accounts for `keys`, creating the missing ones (see `resolve`)."""
-    found, _ = await resolve(session, keys, now)
-    return found
+    return (await resolve(session, keys, now)).ids
 
 
 async def lock(session: AsyncSession, account_ids: Iterable[uuid.UUID]) -> None:

@@ -32,18 +32,19 @@ async def refund(
     places = rules.decimals_of(payment, settings, decimals)
     wanted = None if amount is None else rules.checked_amount(amount, places)
     request = fingerprint(amount=wanted)
-    found = await existing(session, key, kind=REFUND, payment_id=payment.id, request=request)
-    if found is not None:
-        return found
-    rules.refuse_terminal(payment)
     escrow = accounts.escrow(payment)
-    ids, held_now = await accounts.resolve(
-        session, [escrow, accounts.buyer_refundable(payment)], now, balance_of=escrow
+    resolved = await accounts.resolve(
+        session, [escrow, accounts.buyer_refundable(payment)], now, balance_of=escrow, key=key
     )
+    if resolved.key_used:
+        found = await existing(session, key, kind=REFUND, payment_id=payment.id, request=request)
+        if found is not None:
+            return found
+    rules.refuse_terminal(payment)
     held = await rules.cover(
         session,
         payment,
-        held=held_now,
+        held=resolved.balance,
         wanted=wanted,
         move=REFUND,
         key=key,
@@ -62,5 +63,5 @@ async def refund(
         legs=[Leg(escrow, -gross), Leg(accounts.buyer_refundable(payment), gross)],
         meta={"amount": format_money(gross)},
         known={escrow: held},
-        resolved=ids,
+        resolved=resolved.ids,
     )

@@ -35,22 +35,24 @@ async def release(
     places = rules.decimals_of(payment, settings, decimals)
     wanted = None if amount is None else rules.checked_amount(amount, places)
     request = fingerprint(amount=wanted, fee_percent=rules.percent(fee_percent))
-    found = await existing(session, key, kind=RELEASE, payment_id=payment.id, request=request)
-    if found is not None:
-        return found
-    rules.refuse_terminal(payment)
     asset = accounts.asset_of(payment)
     escrow = accounts.escrow(payment)
-    ids, held_now = await accounts.resolve(
+    resolved = await accounts.resolve(
         session,
         [escrow, accounts.seller_payable(payment), accounts.platform_fees(asset)],
         now,
         balance_of=escrow,
+        key=key,
     )
+    if resolved.key_used:
+        found = await existing(session, key, kind=RELEASE, payment_id=payment.id, request=request)
+        if found is not None:
+            return found
+    rules.refuse_terminal(payment)
     held = await rules.cover(
         session,
         payment,
-        held=held_now,
+        held=resolved.balance,
         wanted=wanted,
         move=RELEASE,
         key=key,
@@ -78,5 +80,5 @@ async def release(
             "seller": format_money(gross - fee),
         },
         known={escrow: held},
-        resolved=ids,
+        resolved=resolved.ids,
     )

@@ -37,13 +37,9 @@ async def split(
     places = rules.decimals_of(payment, settings, decimals)
     share = rules.percent(buyer_percent)
     request = fingerprint(buyer_percent=share, fee_percent=rules.percent(fee_percent))
-    found = await existing(session, key, kind=SPLIT, payment_id=payment.id, request=request)
-    if found is not None:
-        return found
-    rules.refuse_terminal(payment)
     asset = accounts.asset_of(payment)
     escrow = accounts.escrow(payment)
-    ids, held_now = await accounts.resolve(
+    resolved = await accounts.resolve(
         session,
         [
             escrow,
@@ -53,11 +49,17 @@ async def split(
         ],
         now,
         balance_of=escrow,
+        key=key,
     )
+    if resolved.key_used:
+        found = await existing(session, key, kind=SPLIT, payment_id=payment.id, request=request)
+        if found is not None:
+            return found
+    rules.refuse_terminal(payment)
     held = await rules.cover(
         session,
         payment,
-        held=held_now,
+        held=resolved.balance,
         wanted=None,
         move=SPLIT,
         key=key,
@@ -88,5 +90,5 @@ async def split(
             "fee": format_money(fee),
         },
         known={escrow: held},
-        resolved=ids,
+        resolved=resolved.ids,
     )
