@@ -38,12 +38,15 @@ async def fund(
     places = rules.decimals_of(payment, settings, decimals)
     value = rules.checked_amount(amount, places)
     request = fingerprint(amount=value)
-    found = await existing(session, key, kind=FUND, payment_id=payment.id, request=request)
-    if found is not None:
-        return found
+    asset = accounts.asset_of(payment)
+    external, escrow = accounts.external(asset), accounts.escrow(payment)
+    resolved = await accounts.resolve(session, [external, escrow], now, key=key)
+    if resolved.key_used:
+        found = await existing(session, key, kind=FUND, payment_id=payment.id, request=request)
+        if found is not None:
+            return found
     if payment.status in SETTLED:
         raise PaymentTerminal(details={"status": payment.status})
-    asset = accounts.asset_of(payment)
     return await post(
         session,
         kind=FUND,
@@ -52,5 +55,6 @@ async def fund(
         now=now,
         payment_id=payment.id,
         request=request,
-        legs=[Leg(accounts.external(asset), -value), Leg(accounts.escrow(payment), value)],
+        legs=[Leg(external, -value), Leg(escrow, value)],
+        resolved=resolved.ids,
     )
