@@ -383,3 +383,20 @@ async def test_two_tokens_two_chains_never_mix(db: Database) -> None:
             ) == Decimal(9)
     assert accounts.asset_of(usdc) == f"USDC:1:{USDC[2]}"
     await assert_verified(db)
+
+
+async def test_locking_again_keeps_what_the_transaction_changed(db: Database) -> None:
+    """A second lock in the same transaction (the chain locks, then a movement does) hands
+    back the locked object: a change not flushed yet survives; a new transaction reads the
+    row afresh."""
+    payment = await funded_payment(db, Decimal("10"))
+    async with db.transaction() as session:
+        locked = await ledger.lock_payment(session, payment.id)
+        locked.amount_paid = Decimal("10")
+        again = await ledger.lock_payment(session, payment.id)
+        assert again is locked and again.amount_paid == Decimal("10")
+        await ledger.release(session, payment, fee_percent="0", key="r", cause="c", now=utcnow())
+        assert locked.amount_paid == Decimal("10")
+    async with db.transaction() as session:
+        fresh = await ledger.lock_payment(session, payment.id)
+        assert fresh is not locked and fresh.amount_paid == Decimal("10")

@@ -16,7 +16,14 @@ _LOCKED = "ledger.locked_payments"
 async def lock_payment(session: AsyncSession, payment_id: uuid.UUID) -> Payment:
     """The payment, re-read under `SELECT … FOR UPDATE` (PostgreSQL) so its status and
     amounts are the committed ones; on SQLite the write session's `BEGIN IMMEDIATE`
-    already serializes writers. 404 PAYMENT_NOT_FOUND when there is none."""
+    already serializes writers. 404 PAYMENT_NOT_FOUND when there is none.
+
+    Called again in the same transaction it returns the object it locked, unread: nobody
+    else can have changed the row, and re-reading it (`populate_existing`, sessions do not
+    autoflush) would throw away changes this transaction has made but not flushed."""
+    locked = _locked_in(session).get(payment_id)
+    if locked is not None and locked in session and not sa.inspect(locked).expired_attributes:
+        return locked
     stmt = (
         sa.select(Payment)
         .where(Payment.id == payment_id)
@@ -34,9 +41,6 @@ async def ensure_locked(session: AsyncSession, payment: Payment) -> Payment:
     """The payment as this transaction locked it: locked now, unless the transaction
     already holds its lock (a caller such as the chain or the lifecycle locked it first;
     one round trip saved per move). Never the caller's object as such: it may be stale."""
-    locked = _locked_in(session).get(payment.id)
-    if locked is not None:
-        return locked
     return await lock_payment(session, payment.id)
 
 
