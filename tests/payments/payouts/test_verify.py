@@ -24,6 +24,7 @@ from bazaar.models import ConfirmationThreshold, Payment, Payout
 from bazaar.payments import ledger
 from bazaar.payments.payouts import service as payouts
 from bazaar.payments.payouts.transfer import transfer_calldata
+from bazaar.worker import Worker
 from tests.fixtures.chain import CHAIN_ID, Anvil, settings_for_chain
 from tests.fixtures.payments import Deliver, MakeDeal
 from tests.payments.payouts.support import ledger_payouts, payout_row, release
@@ -262,4 +263,20 @@ async def test_concurrent_sweeps_and_a_stale_record_post_the_payout_once(
     async with db.transaction() as session:
         assert await payouts.record(session, item, seen, now=now, settings=chain_settings) is None
     assert len(await ledger_payouts(db, payout.payment_id)) == 1
+    assert (await payout_row(db, payout.id)).status == "done"
+
+
+async def test_the_worker_runs_the_verification_sweep(
+    db: Database,
+    anvil: Anvil,
+    chain: DevChain,
+    chain_settings: Settings,
+    make_deal: MakeDeal,
+    deliver: Deliver,
+) -> None:
+    payout = await released_on_chain(db, chain_settings, make_deal, deliver, "21")
+    await chain.mint(anvil.token, TREASURY.address, int(payout.amount_base_units))
+    await mark_sent(db, payout.id, await sign_and_send(chain, TREASURY, payout.unsigned_tx))
+    worker = Worker(db, chain_settings, sweeps=["payouts.verify"], kinds=[])
+    await worker.run_once(utcnow())
     assert (await payout_row(db, payout.id)).status == "done"
