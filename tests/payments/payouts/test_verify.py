@@ -20,15 +20,17 @@ from eth_account import Account as EthAccount
 from bazaar.config import Settings
 from bazaar.dev.chain import SELLER, STRANGER, TREASURY, DevChain, DevKey
 from bazaar.kit.db import Database, utcnow
-from bazaar.models import ConfirmationThreshold, Payment, Payout
+from bazaar.models import ConfirmationThreshold, Payment, Payout, User
 from bazaar.payments import ledger
 from bazaar.payments.payouts import service as payouts
 from bazaar.payments.payouts.transfer import transfer_calldata
+from bazaar.payments.safety import service as safety
 from bazaar.worker import Worker
 from tests.fixtures.chain import CHAIN_ID, Anvil, settings_for_chain
-from tests.fixtures.payments import Deliver, MakeDeal
-from tests.payments.payouts.support import ledger_payouts, payout_row, release
-from tests.payments.safety.support import fund_with
+from tests.fixtures.payments import BUYER_WALLET, Deliver, MakeDeal
+from tests.fixtures.users import MakeUser
+from tests.payments.payouts.support import ledger_payouts, payout_row, payouts_of, release
+from tests.payments.safety.support import fund_with, safety_settings
 
 PENNILESS = DevKey("penniless", 9)  # an anvil account no test gives tokens to
 
@@ -280,3 +282,44 @@ async def test_the_worker_runs_the_verification_sweep(
     worker = Worker(db, chain_settings, sweeps=["payouts.verify"], kinds=[])
     await worker.run_once(utcnow())
     assert (await payout_row(db, payout.id)).status == "done"
+
+
+async def test_a_rejected_payments_refund_is_paid_back_on_chain(
+    db: Database,
+    anvil: Anvil,
+    chain: DevChain,
+    chain_settings: Settings,
+    make_deal: MakeDeal,
+    make_user: MakeUser,
+) -> None:
+    guard = await make_user(["guard"])
+    deal = await make_deal(price="70", network=CHAIN_ID, payout_wallet=SELLER.address)
+    strict = safety_settings(chain_settings, max_payment="50")
+    assert (await fund_with(db, strict, deal.payment_id)).status == "awaiting_review"
+    async with db.transaction() as session:
+        user = await session.get_one(User, guard.id)
+        await safety.reject(
+            session,
+            deal.payment_id,
+            guard=user,
+            reason="too large",
+            now=utcnow(),
+            settings=chain_settings,
+        )
+    [refund] = await payouts_of(db, deal.payment_id)
+    assert (refund.kind, refund.to_address, refund.amount_base_units) == (
+        "refund",
+        BUYER_WALLET,
+        "70000000",
+    )
+    await chain.mint(anvil.token, TREASURY.address, 70_000_000)
+    before = await chain.balance(anvil.token, BUYER_WALLET)
+    await mark_sent(db, refund.id, await sign_and_send(chain, TREASURY, refund.unsigned_tx))
+    assert (await payouts.verify_sent(db, chain_settings, utcnow()))["done"] == 1
+    assert await chain.balance(anvil.token, BUYER_WALLET) == before + 70_000_000
+    async with db.session(False) as session:
+        payment = await session.get_one(Payment, deal.payment_id)
+        owed = await ledger.owed(
+            session, "buyer_refundable", deal.buyer.id, ledger.asset_of(payment)
+        )
+    assert owed == 0 and len(await ledger_payouts(db, deal.payment_id)) == 1
