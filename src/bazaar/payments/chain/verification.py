@@ -242,6 +242,7 @@ async def _step_back(session: AsyncSession, payment: Payment, *, cause: str, now
 
 async def _credit(
     session: AsyncSession,
+    payment: Payment,
     transfer: ChainTransfer,
     seen: Observation,
     claimed: Claim,
@@ -249,7 +250,6 @@ async def _credit(
     now: datetime,
     settings: Settings,
 ) -> None:
-    payment = await ledger.lock_payment(session, claimed.payment_id)  # locked by record()
     assert seen.base_units is not None and seen.sender is not None
     amount = to_units(seen.base_units, claimed.decimals)
     data = {"transferId": str(transfer.id), "txHash": transfer.tx_hash, "amount": str(amount)}
@@ -288,14 +288,15 @@ async def record(
     settings: Settings,
 ) -> str:
     """Apply one observation if the transfer still is as claimed; the outcome's name."""
+    payment: Payment | None = None
     if seen.kind != "missing":
         # Anything but "not found yet" may move the payment: lock the request, then the
         # payment (the order of every flow that holds both), then the transfer row, so the
         # status moves below never lose a compare-and-set to a concurrent pass.
-        payment = await transfers.payment_unscoped(session, claimed.payment_id)
-        if payment is not None:
-            await transfers.lock_request_of(session, payment)
-            await ledger.lock_payment(session, claimed.payment_id)
+        found = await transfers.payment_unscoped(session, claimed.payment_id)
+        if found is not None:
+            await transfers.lock_request_of(session, found)
+            payment = await ledger.lock_payment(session, claimed.payment_id)
     transfer = await transfers.transfer_locked(session, t.id)
     if (
         transfer is None
@@ -324,7 +325,6 @@ async def record(
         transfer.status = transfers.FAILED
         transfer.failure_reason = seen.reason
         transfer.next_check_at = None
-        payment = await transfers.payment_unscoped(session, claimed.payment_id)
         if payment is not None and not await transfers.others_confirming(
             session, payment.id, transfer.id
         ):
@@ -337,7 +337,6 @@ async def record(
         transfer.block_hash = None
         transfer.confirmations = 0
         transfer.next_check_at = now
-        payment = await transfers.payment_unscoped(session, claimed.payment_id)
         if payment is not None and not await transfers.others_confirming(
             session, payment.id, transfer.id
         ):
@@ -346,7 +345,6 @@ async def record(
     if seen.kind == "waiting":
         transfer.status = transfers.CONFIRMING
         transfer.next_check_at = now + settings.chain_recheck_interval
-        payment = await transfers.payment_unscoped(session, claimed.payment_id)
         if payment is not None and payment.status in (status.PENDING, status.PARTIALLY_PAID):
             await lifecycle.move(
                 session,
@@ -357,7 +355,9 @@ async def record(
                 data={"transferId": str(transfer.id), "confirmations": seen.confirmations},
             )
         return "waiting"
-    await _credit(session, transfer, seen, claimed, now=now, settings=settings)
+    if payment is None:
+        return "stale"
+    await _credit(session, payment, transfer, seen, claimed, now=now, settings=settings)
     return "credited"
 
 
