@@ -66,6 +66,7 @@ class LedgerMachine(RuleBasedStateMachine):
         self.model = Model(decimals=token[3], fee_percent=Decimal(fee_percent))
         self.keys = 0
         self.last: tuple[str, dict[str, Any], Any] | None = None
+        self.funds: list[tuple[Any, Decimal]] = []  # (transaction id, amount) not reversed
 
         async def create() -> Any:
             async with self.db.transaction() as session:
@@ -126,6 +127,33 @@ class LedgerMachine(RuleBasedStateMachine):
         self.model.held += amount
         self.model.transactions += 1
         self.last = ("fund", kwargs, result.id)
+        self.funds.append((result.id, amount))
+
+    @rule(data=st.data())
+    def reverse_a_fund(self, data: st.DataObject) -> None:
+        """A chain reorg undoes a funding: allowed while the escrow still holds it."""
+        if not self.funds:
+            return
+        index = data.draw(st.integers(0, len(self.funds) - 1))
+        tx_id, amount = self.funds[index]
+
+        async def go() -> Any:
+            async with self.db.transaction() as session:
+                return await ledger.reverse(
+                    session, tx_id, key=self.key(), cause="chain.reorg", now=utcnow()
+                )
+
+        try:
+            result = self.run(go())
+        except ledger.InsufficientBalance as exc:
+            result = exc
+        if amount > self.model.held:
+            assert isinstance(result, ledger.InsufficientBalance), result
+            return
+        assert isinstance(result, LedgerTransaction) and result.reverses_id == tx_id
+        self.funds.pop(index)
+        self.model.held -= amount
+        self.model.transactions += 1
 
     @rule(base_units=st.none() | st.integers(1, 2 * 10**9))
     def release(self, base_units: int | None) -> None:
