@@ -143,6 +143,25 @@ def test_legacy_store_flags_are_accepted_and_listed_for_one_warning() -> None:
     assert ignored_legacy_env(env) == ["MONGO_CONNECT_MODE", "REPO_DEFAULT", "REPO_PAYMENT"]
 
 
+def test_an_unknown_payment_setting_stops_startup_in_every_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A misspelt safety variable used to be ignored, running without its rule."""
+    known = {
+        "TRANSACTION_SAFETY_DENYLIST": "0x" + "ab" * 20,
+        "PAYMENT_LEDGER_ENFORCEMENT": "true",
+        "RPC_URL_31337": "http://127.0.0.1:8545",
+        "PATH": "/usr/bin",
+    }
+    settings = settings_from({}, monkeypatch)
+    check_startup(settings, known)  # every name is one Settings reads
+    typo = {**known, "TRANSACTION_SAFETY_DENYLST": "0x" + "cd" * 20, "RPC_URL_MAINNET": "x"}
+    with pytest.raises(ConfigError) as refused:
+        check_startup(settings, typo)
+    assert "RPC_URL_MAINNET, TRANSACTION_SAFETY_DENYLST" in str(refused.value)
+    assert "TRANSACTION_SAFETY_DENYLIST," not in str(refused.value)
+
+
 def test_serve_refuses_to_start_in_production_without_a_secret(tmp_path: Path) -> None:
     env = {"NODE_ENV": "production", "DATA_DIR": str(tmp_path), "PATH": "/usr/bin:/bin"}
     result = subprocess.run(

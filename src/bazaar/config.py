@@ -387,8 +387,43 @@ def ignored_legacy_env(environ: Mapping[str, str] | None = None) -> list[str]:
     )
 
 
-def check_startup(settings: Settings) -> None:
-    """Refuse to start in production with an unsafe configuration."""
+# Namespaces of money settings: a variable in one that Settings does not read is a typo or a
+# setting from another version (e.g. TRANSACTION_SAFETY_DENYLST), and running as if it were
+# unset would silently drop a safety rule. So it stops startup in every environment.
+MONEY_PREFIXES = (
+    "TRANSACTION_SAFETY_",
+    "PAYMENT_",
+    "ONCHAIN_",
+    "RPC_URL_",
+    "DERIVED_DESTINATION_",
+    "CHAIN_",
+)
+_RPC_URL = re.compile(r"^RPC_URL_\d+$")
+
+
+def unknown_money_env(environ: Mapping[str, str] | None = None) -> list[str]:
+    """Variables in a money namespace (MONEY_PREFIXES) that no setting reads."""
+    names = os.environ if environ is None else environ
+    known = {name.upper() for name in Settings.model_fields}
+    return sorted(
+        name
+        for name in names
+        if name.upper().startswith(MONEY_PREFIXES)
+        and name.upper() not in known
+        and not _RPC_URL.match(name.upper())
+    )
+
+
+def check_startup(settings: Settings, environ: Mapping[str, str] | None = None) -> None:
+    """Refuse to start with an unknown money setting (any environment) or, in production,
+    with an unsafe configuration."""
+    unknown = unknown_money_env(environ)
+    if unknown:
+        raise ConfigError(
+            "unknown payment settings (a typo would silently drop a rule): "
+            + ", ".join(unknown)
+            + " — see docs/operations.md for the names Bazaar reads"
+        )
     if not settings.is_production:
         return
     problems = []
