@@ -10,9 +10,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bazaar.config import Settings
 from bazaar.kit.money import format_money
 from bazaar.models import LedgerTransaction, Payment
-from bazaar.payments.ledger import accounts, rules
+from bazaar.payments.ledger import accounts, outflow, rules
 from bazaar.payments.ledger.lock import ensure_locked
-from bazaar.payments.ledger.posting import REFUND, Leg, existing, fingerprint, post
+from bazaar.payments.ledger.posting import REFUND, Leg, fingerprint
 
 
 async def refund(
@@ -32,36 +32,25 @@ async def refund(
     places = rules.decimals_of(payment, settings, decimals)
     wanted = None if amount is None else rules.checked_amount(amount, places)
     request = fingerprint(amount=wanted)
-    escrow = accounts.escrow(payment)
-    resolved = await accounts.resolve(
-        session, [escrow, accounts.buyer_refundable(payment)], now, balance_of=escrow, key=key
-    )
-    if resolved.key_used:
-        found = await existing(session, key, kind=REFUND, payment_id=payment.id, request=request)
-        if found is not None:
-            return found
-    rules.refuse_terminal(payment)
-    held = await rules.cover(
+    out = await outflow.prepare(
         session,
         payment,
-        held=resolved.balance,
+        kind=REFUND,
+        request=request,
+        to=[accounts.buyer_refundable(payment)],
         wanted=wanted,
-        move=REFUND,
         key=key,
         now=now,
         enforcement=enforcement,
     )
-    gross = held if wanted is None else wanted
-    return await post(
+    if out.done is not None:
+        return out.done
+    gross = out.held if wanted is None else wanted
+    return await outflow.finish(
         session,
-        kind=REFUND,
-        key=key,
+        out,
+        legs=[Leg(out.escrow, -gross), Leg(accounts.buyer_refundable(payment), gross)],
+        meta={"amount": format_money(gross)},
         cause=cause,
         now=now,
-        payment_id=payment.id,
-        request=request,
-        legs=[Leg(escrow, -gross), Leg(accounts.buyer_refundable(payment), gross)],
-        meta={"amount": format_money(gross)},
-        known={escrow: held},
-        resolved=resolved.ids,
     )

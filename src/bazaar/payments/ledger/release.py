@@ -10,9 +10,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bazaar.config import Settings
 from bazaar.kit.money import format_money
 from bazaar.models import LedgerTransaction, Payment
-from bazaar.payments.ledger import accounts, rules
+from bazaar.payments.ledger import accounts, outflow, rules
 from bazaar.payments.ledger.lock import ensure_locked
-from bazaar.payments.ledger.posting import RELEASE, Leg, existing, fingerprint, post
+from bazaar.payments.ledger.posting import RELEASE, Leg, fingerprint
 
 
 async def release(
@@ -36,41 +36,26 @@ async def release(
     wanted = None if amount is None else rules.checked_amount(amount, places)
     request = fingerprint(amount=wanted, fee_percent=rules.percent(fee_percent))
     asset = accounts.asset_of(payment)
-    escrow = accounts.escrow(payment)
-    resolved = await accounts.resolve(
-        session,
-        [escrow, accounts.seller_payable(payment), accounts.platform_fees(asset)],
-        now,
-        balance_of=escrow,
-        key=key,
-    )
-    if resolved.key_used:
-        found = await existing(session, key, kind=RELEASE, payment_id=payment.id, request=request)
-        if found is not None:
-            return found
-    rules.refuse_terminal(payment)
-    held = await rules.cover(
+    out = await outflow.prepare(
         session,
         payment,
-        held=resolved.balance,
+        kind=RELEASE,
+        request=request,
+        to=[accounts.seller_payable(payment), accounts.platform_fees(asset)],
         wanted=wanted,
-        move=RELEASE,
         key=key,
         now=now,
         enforcement=enforcement,
     )
-    gross = held if wanted is None else wanted
+    if out.done is not None:
+        return out.done
+    gross = out.held if wanted is None else wanted
     fee = rules.fee_of(gross, fee_percent, places)
-    return await post(
+    return await outflow.finish(
         session,
-        kind=RELEASE,
-        key=key,
-        cause=cause,
-        now=now,
-        payment_id=payment.id,
-        request=request,
+        out,
         legs=[
-            Leg(escrow, -gross),
+            Leg(out.escrow, -gross),
             Leg(accounts.seller_payable(payment), gross - fee),
             Leg(accounts.platform_fees(asset), fee),
         ],
@@ -79,6 +64,6 @@ async def release(
             "fee": format_money(fee),
             "seller": format_money(gross - fee),
         },
-        known={escrow: held},
-        resolved=resolved.ids,
+        cause=cause,
+        now=now,
     )

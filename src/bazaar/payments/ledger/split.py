@@ -15,9 +15,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bazaar.config import Settings
 from bazaar.kit.money import format_money
 from bazaar.models import LedgerTransaction, Payment
-from bazaar.payments.ledger import accounts, rules
+from bazaar.payments.ledger import accounts, outflow, rules
 from bazaar.payments.ledger.lock import ensure_locked
-from bazaar.payments.ledger.posting import SPLIT, Leg, existing, fingerprint, post
+from bazaar.payments.ledger.posting import SPLIT, Leg, fingerprint
 
 
 async def split(
@@ -38,47 +38,32 @@ async def split(
     share = rules.percent(buyer_percent)
     request = fingerprint(buyer_percent=share, fee_percent=rules.percent(fee_percent))
     asset = accounts.asset_of(payment)
-    escrow = accounts.escrow(payment)
-    resolved = await accounts.resolve(
+    out = await outflow.prepare(
         session,
-        [
-            escrow,
+        payment,
+        kind=SPLIT,
+        request=request,
+        to=[
             accounts.buyer_refundable(payment),
             accounts.seller_payable(payment),
             accounts.platform_fees(asset),
         ],
-        now,
-        balance_of=escrow,
-        key=key,
-    )
-    if resolved.key_used:
-        found = await existing(session, key, kind=SPLIT, payment_id=payment.id, request=request)
-        if found is not None:
-            return found
-    rules.refuse_terminal(payment)
-    held = await rules.cover(
-        session,
-        payment,
-        held=resolved.balance,
         wanted=None,
-        move=SPLIT,
         key=key,
         now=now,
         enforcement=enforcement,
     )
+    if out.done is not None:
+        return out.done
+    held = out.held
     buyer = rules.round_down(held * share / Decimal(100), places)
     seller_side = held - buyer
     fee = rules.fee_of(seller_side, fee_percent, places)
-    return await post(
+    return await outflow.finish(
         session,
-        kind=SPLIT,
-        key=key,
-        cause=cause,
-        now=now,
-        payment_id=payment.id,
-        request=request,
+        out,
         legs=[
-            Leg(escrow, -held),
+            Leg(out.escrow, -held),
             Leg(accounts.buyer_refundable(payment), buyer),
             Leg(accounts.seller_payable(payment), seller_side - fee),
             Leg(accounts.platform_fees(asset), fee),
@@ -89,6 +74,6 @@ async def split(
             "seller": format_money(seller_side - fee),
             "fee": format_money(fee),
         },
-        known={escrow: held},
-        resolved=resolved.ids,
+        cause=cause,
+        now=now,
     )
