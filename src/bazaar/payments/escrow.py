@@ -28,7 +28,7 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bazaar.config import Settings
-from bazaar.models import Payment, PurchaseRequest, User
+from bazaar.models import LedgerTransaction, Payment, PurchaseRequest, User
 from bazaar.payments import ledger, lifecycle, repository, status
 from bazaar.payments.errors import (
     DeliveryNotConfirmable,
@@ -155,22 +155,23 @@ async def _actor(session: AsyncSession, actor_id: uuid.UUID | None) -> User | No
 async def _instruct(
     session: AsyncSession,
     payment: Payment,
+    moved: LedgerTransaction,
     *,
     kind: str,
-    recipient_id: uuid.UUID,
-    to_address: str | None,
     amount: Decimal,
-    ledger_transaction_id: uuid.UUID,
     now: datetime,
     settings: Settings,
 ) -> None:
+    """The payout instruction for `amount` that `moved` credited: a release to the
+    seller's wallet, a refund to the buyer's refund address (else the sender)."""
     if amount <= 0:
         return
-    if to_address is None:
-        if kind == "release":
-            to_address = await payouts.seller_wallet(session, payment)
-        else:
-            to_address = payment.refund_address or payment.sender_address
+    recipient_id = payment.seller_id if kind == "release" else payment.buyer_id
+    to_address: str | None
+    if kind == "release":
+        to_address = await payouts.seller_wallet(session, payment)
+    else:
+        to_address = payment.refund_address or payment.sender_address
     if to_address is None:
         log.warning("payout_without_address", payment_id=str(payment.id), kind=kind)
         return
@@ -181,7 +182,7 @@ async def _instruct(
         recipient_id=recipient_id,
         to_address=to_address,
         amount=amount,
-        ledger_transaction_id=ledger_transaction_id,
+        ledger_transaction_id=moved.id,
         now=now,
         settings=settings,
     )
@@ -245,28 +246,12 @@ async def release(
     payment.platform_fee = amounts.get("platform_fees", Decimal(0))
     to_seller = amounts.get("seller_payable", Decimal(0))
     await _instruct(
-        session,
-        payment,
-        kind="release",
-        recipient_id=payment.seller_id,
-        to_address=None,
-        amount=to_seller,
-        ledger_transaction_id=moved.id,
-        now=now,
-        settings=settings,
+        session, payment, moved, kind="release", amount=to_seller, now=now, settings=settings
     )
     if excess_tx is not None:
         back = (await repository.ledger_amounts(session, excess_tx.id))["buyer_refundable"]
         await _instruct(
-            session,
-            payment,
-            kind="refund",
-            recipient_id=payment.buyer_id,
-            to_address=None,
-            amount=back,
-            ledger_transaction_id=excess_tx.id,
-            now=now,
-            settings=settings,
+            session, payment, excess_tx, kind="refund", amount=back, now=now, settings=settings
         )
     if request.status == _DELIVERED:
         is_buyer = actor is not None and actor.id == request.buyer_id
@@ -324,17 +309,7 @@ async def refund(
     )
     payment.settled_at = now
     back = (await repository.ledger_amounts(session, moved.id)).get("buyer_refundable", Decimal(0))
-    await _instruct(
-        session,
-        payment,
-        kind="refund",
-        recipient_id=payment.buyer_id,
-        to_address=None,
-        amount=back,
-        ledger_transaction_id=moved.id,
-        now=now,
-        settings=settings,
-    )
+    await _instruct(session, payment, moved, kind="refund", amount=back, now=now, settings=settings)
     if request.status in (_FUNDED, _DELIVERED):
         is_seller = actor is not None and actor.id == payment.seller_id
         admin = actor is not None and not is_seller and actor.has_role("admin")
