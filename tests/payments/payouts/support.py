@@ -10,7 +10,7 @@ from bazaar.config import Settings
 from bazaar.kit.db import Database, utcnow
 from bazaar.models import LedgerTransaction, Payout
 from bazaar.payments import escrow
-from tests.fixtures.payments import Deal
+from tests.fixtures.payments import Deal, payouts_of
 
 PAYOUTS = "/api/admin/payouts"
 
@@ -28,12 +28,6 @@ async def release(db: Database, settings: Settings, deal: Deal) -> list[Payout]:
             cause="test.release",
         )
     return await payouts_of(db, deal.payment_id)
-
-
-async def payouts_of(db: Database, payment_id: uuid.UUID) -> list[Payout]:
-    async with db.session(False) as session:
-        stmt = sa.select(Payout).where(Payout.payment_id == payment_id).order_by(Payout.kind)
-        return list(await session.scalars(stmt))
 
 
 async def payout_row(db: Database, payout_id: uuid.UUID) -> Payout:

@@ -18,8 +18,15 @@ from bazaar.payments import escrow, status
 from bazaar.payments.payouts import service as payouts
 from bazaar.payments.payouts.errors import PayoutNotBuildable, PayoutWalletMissing
 from bazaar.payments.payouts.transfer import decode_transfer_calldata
-from tests.fixtures.payments import BUYER_WALLET, SELLER_WALLET, Deliver, MakeDeal, get_payment
-from tests.payments.payouts.support import payouts_of, release
+from tests.fixtures.payments import (
+    BUYER_WALLET,
+    SELLER_WALLET,
+    Deliver,
+    MakeDeal,
+    get_payment,
+    payouts_of,
+)
+from tests.payments.payouts.support import release
 from tests.payments.safety.support import fund_with
 
 DAI_ON_BASE = "0x50c5725949A6F0c72E6C4a641F24049A917DB0Cb"

@@ -27,9 +27,9 @@ from bazaar.payments.payouts.transfer import transfer_calldata
 from bazaar.payments.safety import service as safety
 from bazaar.worker import Worker
 from tests.fixtures.chain import CHAIN_ID, Anvil, settings_for_chain
-from tests.fixtures.payments import BUYER_WALLET, Deliver, MakeDeal
+from tests.fixtures.payments import BUYER_WALLET, Deliver, MakeDeal, payouts_of
 from tests.fixtures.users import MakeUser
-from tests.payments.payouts.support import ledger_payouts, payout_row, payouts_of, release
+from tests.payments.payouts.support import ledger_payouts, payout_row, release
 from tests.payments.safety.support import fund_with, safety_settings
 
 PENNILESS = DevKey("penniless", 9)  # an anvil account no test gives tokens to

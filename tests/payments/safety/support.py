@@ -10,11 +10,10 @@ from typing import Any
 import sqlalchemy as sa
 
 from bazaar.config import Settings
-from bazaar.kit.db import Database, utcnow
-from bazaar.models import Payment, PaymentEvent, Payout
-from bazaar.payments import escrow, ledger
+from bazaar.kit.db import Database
+from bazaar.models import Payment, PaymentEvent
 from bazaar.payments.safety import rules
-from tests.fixtures.payments import BUYER_WALLET, get_payment
+from tests.fixtures.payments import BUYER_WALLET, fund
 
 ADMIN_PAYMENTS = "/api/admin/payments"
 THRESHOLDS = "/api/admin/settings/confirmation-thresholds"
@@ -43,23 +42,7 @@ async def fund_with(
 ) -> Payment:
     """What the chain code does for a confirmed transfer (tests/fixtures/payments.fund),
     with the settings (and so the safety rules) of the test."""
-    now = now or utcnow()
-    async with db.transaction() as session:
-        payment, _request = await escrow.lock(session, payment_id)
-        value = Decimal(str(amount)) if amount is not None else payment.amount - payment.amount_paid
-        await ledger.fund(
-            session,
-            payment,
-            value,
-            key=f"test-fund:{uuid.uuid4()}",
-            cause="test.fund",
-            now=now,
-            settings=settings,
-        )
-        payment.amount_paid = payment.amount_paid + value
-        payment.sender_address = payment.sender_address or sender
-        await escrow.on_funds_confirmed(session, payment, now=now, settings=settings)
-    return await get_payment(db, payment_id)
+    return await fund(db, payment_id, amount, sender=sender, now=now, settings=settings)
 
 
 async def events(db: Database, payment_id: uuid.UUID) -> list[tuple[str | None, str, str]]:
@@ -70,9 +53,3 @@ async def events(db: Database, payment_id: uuid.UUID) -> list[tuple[str | None, 
             .order_by(PaymentEvent.created_at, PaymentEvent.id)
         )
         return [(e.from_status, e.to_status, e.cause) for e in (await session.scalars(stmt))]
-
-
-async def payouts_of(db: Database, payment_id: uuid.UUID) -> list[Payout]:
-    async with db.session(False) as session:
-        stmt = sa.select(Payout).where(Payout.payment_id == payment_id).order_by(Payout.kind)
-        return list(await session.scalars(stmt))

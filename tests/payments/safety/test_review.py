@@ -16,13 +16,19 @@ from bazaar.kit.db import Database
 from bazaar.models import LedgerTransaction, PurchaseRequest
 from bazaar.payments import status
 from bazaar.payments.payouts.transfer import decode_transfer_calldata
-from tests.fixtures.payments import BUYER_WALLET, Deal, MakeDeal, get_payment, get_request
+from tests.fixtures.payments import (
+    BUYER_WALLET,
+    Deal,
+    MakeDeal,
+    get_payment,
+    get_request,
+    payouts_of,
+)
 from tests.fixtures.users import Account, MakeUser
 from tests.payments.safety.support import (
     ADMIN_PAYMENTS,
     events,
     fund_with,
-    payouts_of,
     safety_settings,
 )
 
