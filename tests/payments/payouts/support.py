@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -10,7 +11,8 @@ from bazaar.config import Settings
 from bazaar.kit.db import Database, utcnow
 from bazaar.models import LedgerTransaction, Payout
 from bazaar.payments import escrow
-from tests.fixtures.payments import Deal, payouts_of
+from tests.fixtures.payments import Deal, Deliver, MakeDeal, payouts_of
+from tests.payments.safety.support import fund_with
 
 PAYOUTS = "/api/admin/payouts"
 
@@ -28,6 +30,23 @@ async def release(db: Database, settings: Settings, deal: Deal) -> list[Payout]:
             cause="test.release",
         )
     return await payouts_of(db, deal.payment_id)
+
+
+async def released(
+    db: Database,
+    settings: Settings,
+    make_deal: MakeDeal,
+    deliver: Deliver,
+    price: str = "100",
+    **deal: Any,
+) -> tuple[Deal, Payout]:
+    """A deal funded, delivered and released (`deal`: more of make_deal's arguments); its
+    one payout, to the seller."""
+    made = await make_deal(price=price, **deal)
+    await fund_with(db, settings, made.payment_id)
+    await deliver(made)
+    [payout] = await release(db, settings, made)
+    return made, payout
 
 
 async def payout_row(db: Database, payout_id: uuid.UUID) -> Payout:

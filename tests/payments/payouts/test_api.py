@@ -10,24 +10,12 @@ import httpx
 
 from bazaar.config import Settings
 from bazaar.kit.db import Database
-from bazaar.models import Payout
-from tests.fixtures.payments import SELLER_WALLET, Deal, Deliver, MakeDeal
+from tests.fixtures.payments import SELLER_WALLET, Deliver, MakeDeal
 from tests.fixtures.users import Account, MakeUser
-from tests.payments.payouts.support import PAYOUTS, payout_row, release
-from tests.payments.safety.support import fund_with
+from tests.payments.payouts.support import PAYOUTS, payout_row, released
 
 HASH_A = "0x" + "a1" * 32
 HASH_B = "0x" + "B2" * 32
-
-
-async def released(
-    db: Database, settings: Settings, make_deal: MakeDeal, deliver: Deliver, price: str = "100"
-) -> tuple[Deal, Payout]:
-    deal = await make_deal(price=price)
-    await fund_with(db, settings, deal.payment_id)
-    await deliver(deal)
-    [payout] = await release(db, settings, deal)
-    return deal, payout
 
 
 async def sent(

@@ -29,7 +29,7 @@ from bazaar.worker import Worker
 from tests.fixtures.chain import CHAIN_ID, Anvil, settings_for_chain
 from tests.fixtures.payments import BUYER_WALLET, Deliver, MakeDeal, payouts_of
 from tests.fixtures.users import MakeUser
-from tests.payments.payouts.support import ledger_payouts, payout_row, release
+from tests.payments.payouts.support import ledger_payouts, payout_row, released
 from tests.payments.safety.support import fund_with, safety_settings
 
 PENNILESS = DevKey("penniless", 9)  # an anvil account no test gives tokens to
@@ -44,10 +44,15 @@ def client(chain_client: httpx.AsyncClient) -> httpx.AsyncClient:
 async def released_on_chain(
     db: Database, chain_settings: Settings, make_deal: MakeDeal, deliver: Deliver, price: str
 ) -> Payout:
-    deal = await make_deal(price=price, network=CHAIN_ID, payout_wallet=SELLER.address)
-    await fund_with(db, chain_settings, deal.payment_id)
-    await deliver(deal)
-    [payout] = await release(db, chain_settings, deal)
+    _deal, payout = await released(
+        db,
+        chain_settings,
+        make_deal,
+        deliver,
+        price,
+        network=CHAIN_ID,
+        payout_wallet=SELLER.address,
+    )
     return payout
 
 
@@ -75,6 +80,17 @@ async def mark_sent(db: Database, payout_id: uuid.UUID, tx_hash: str) -> None:
         await payouts.mark_sent(session, payout_id, tx_hash, actor_id=None, now=utcnow())
 
 
+async def sent_on_chain(
+    db: Database, chain: DevChain, anvil: Anvil, payout: Payout, *, mine: bool = True
+) -> str:
+    """The treasury gets the payout's tokens, signs and sends its transaction, and the
+    payout is marked sent with the hash."""
+    await chain.mint(anvil.token, TREASURY.address, int(payout.amount_base_units))
+    tx_hash = await sign_and_send(chain, TREASURY, payout.unsigned_tx, mine=mine)
+    await mark_sent(db, payout.id, tx_hash)
+    return tx_hash
+
+
 async def owed_to_seller(db: Database, payout: Payout) -> Decimal:
     async with db.session(False) as session:
         payment = await session.get_one(Payment, payout.payment_id)
@@ -92,12 +108,10 @@ async def test_a_signed_payout_is_verified_and_done(
 ) -> None:
     payout = await released_on_chain(db, chain_settings, make_deal, deliver, "250")
     units = int(payout.amount_base_units)
-    await chain.mint(anvil.token, TREASURY.address, units)
     before = await chain.balance(anvil.token, SELLER.address)
     assert await owed_to_seller(db, payout) != 0
 
-    tx_hash = await sign_and_send(chain, TREASURY, payout.unsigned_tx)
-    await mark_sent(db, payout.id, tx_hash)
+    tx_hash = await sent_on_chain(db, chain, anvil, payout)
     counts = await payouts.verify_sent(db, chain_settings, utcnow())
 
     assert counts["done"] == 1
@@ -182,15 +196,13 @@ async def test_not_mined_or_not_confirmed_enough_stays_sent_until_it_is(
     deliver: Deliver,
 ) -> None:
     payout = await released_on_chain(db, chain_settings, make_deal, deliver, "12")
-    await chain.mint(anvil.token, TREASURY.address, int(payout.amount_base_units))
     async with db.transaction() as session:  # an admin asks for 3 confirmations on anvil
         session.add(
             ConfirmationThreshold(
                 chain_id=CHAIN_ID, currency="USDC", confirmations=3, updated_at=utcnow()
             )
         )
-    tx_hash = await sign_and_send(chain, TREASURY, payout.unsigned_tx, mine=False)
-    await mark_sent(db, payout.id, tx_hash)
+    await sent_on_chain(db, chain, anvil, payout, mine=False)
     now = utcnow()
     assert (await payouts.verify_sent(db, chain_settings, now))["sent"] == 1
     row = await payout_row(db, payout.id)
@@ -220,9 +232,7 @@ async def test_a_node_that_is_down_leaves_the_payout_sent_for_later(
     dead_rpc_url: str,
 ) -> None:
     payout = await released_on_chain(db, chain_settings, make_deal, deliver, "9")
-    await chain.mint(anvil.token, TREASURY.address, int(payout.amount_base_units))
-    tx_hash = await sign_and_send(chain, TREASURY, payout.unsigned_tx)
-    await mark_sent(db, payout.id, tx_hash)
+    await sent_on_chain(db, chain, anvil, payout)
     down = settings_for_chain(settings, anvil, rpc_urls={CHAIN_ID: dead_rpc_url})
     now = utcnow()
     assert (await payouts.verify_sent(db, down, now))["sent"] == 1
@@ -242,9 +252,7 @@ async def test_concurrent_sweeps_and_a_stale_record_post_the_payout_once(
     deliver: Deliver,
 ) -> None:
     payout = await released_on_chain(db, chain_settings, make_deal, deliver, "33")
-    await chain.mint(anvil.token, TREASURY.address, int(payout.amount_base_units))
-    tx_hash = await sign_and_send(chain, TREASURY, payout.unsigned_tx)
-    await mark_sent(db, payout.id, tx_hash)
+    tx_hash = await sent_on_chain(db, chain, anvil, payout)
     now = utcnow()
     # Three workers' sweeps at once: one claims the payout, the others find nothing due.
     passes = await asyncio.gather(*(payouts.verify_sent(db, chain_settings, now) for _ in range(3)))
@@ -277,8 +285,7 @@ async def test_the_worker_runs_the_verification_sweep(
     deliver: Deliver,
 ) -> None:
     payout = await released_on_chain(db, chain_settings, make_deal, deliver, "21")
-    await chain.mint(anvil.token, TREASURY.address, int(payout.amount_base_units))
-    await mark_sent(db, payout.id, await sign_and_send(chain, TREASURY, payout.unsigned_tx))
+    await sent_on_chain(db, chain, anvil, payout)
     worker = Worker(db, chain_settings, sweeps=["payouts.verify"], kinds=[])
     await worker.run_once(utcnow())
     assert (await payout_row(db, payout.id)).status == "done"
