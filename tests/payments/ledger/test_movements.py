@@ -4,14 +4,17 @@ rounded down, splits that sum exactly, idempotency by key, and the refusals."""
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
 from structlog.testing import capture_logs
 
 from bazaar.kit.db import Database, utcnow
-from bazaar.models import LedgerEntry, LedgerTransaction, Payout
+from bazaar.models import LedgerEntry, LedgerTransaction, Payment, Payout
 from bazaar.payments import ledger
 from bazaar.payments.ledger import accounts
 from bazaar.payments.ledger.verify import verify
@@ -273,6 +276,28 @@ async def test_legacy_payment_without_enforcement_is_backfilled_and_logged(db: D
             )
 
 
+async def seller_payout(
+    session: AsyncSession, payment: Payment, amount: Decimal, *, now: datetime, **columns: Any
+) -> Payout:
+    """A USDC (6 decimals) payout of `amount` to the seller, added and flushed."""
+    payout = Payout(
+        payment_id=payment.id,
+        kind="release",
+        recipient_id=payment.seller_id,
+        to_address="0x" + "11" * 20,
+        chain_id=1,
+        token_contract=USDC[2],
+        currency="USDC",
+        amount=amount,
+        amount_base_units=str(int(amount.scaleb(6))),
+        created_at=now,
+        **columns,
+    )
+    session.add(payout)
+    await session.flush()
+    return payout
+
+
 async def test_payout_pays_what_is_owed_once(db: Database) -> None:
     payment = await funded_payment(db, Decimal("100"))
     now = utcnow()
@@ -280,22 +305,14 @@ async def test_payout_pays_what_is_owed_once(db: Database) -> None:
         release = await ledger.release(
             session, payment, fee_percent="2.5", key="r", cause="c", now=now
         )
-        payout = Payout(
-            payment_id=payment.id,
-            kind="release",
-            recipient_id=payment.seller_id,
-            to_address="0x" + "11" * 20,
-            chain_id=1,
-            token_contract=USDC[2],
-            currency="USDC",
-            amount=Decimal("97.5"),
-            amount_base_units="97500000",
+        payout = await seller_payout(
+            session,
+            payment,
+            Decimal("97.5"),
+            now=now,
             status="done",
             ledger_transaction_id=release.id,
-            created_at=now,
         )
-        session.add(payout)
-        await session.flush()
         paid = await ledger.payout(session, payout, key="p", cause="payout.done", now=now)
         again = await ledger.payout(session, payout, key="p2", cause="payout.done", now=now)
     assert paid.id == again.id
@@ -306,20 +323,7 @@ async def test_payout_pays_what_is_owed_once(db: Database) -> None:
     assert owed == 0
     await assert_verified(db)
     async with db.transaction() as session:
-        bigger = Payout(
-            payment_id=payment.id,
-            kind="release",
-            recipient_id=payment.seller_id,
-            to_address="0x" + "11" * 20,
-            chain_id=1,
-            token_contract=USDC[2],
-            currency="USDC",
-            amount=Decimal("0.000001"),
-            amount_base_units="1",
-            created_at=now,
-        )
-        session.add(bigger)
-        await session.flush()
+        bigger = await seller_payout(session, payment, Decimal("0.000001"), now=now)
         with pytest.raises(ledger.InsufficientBalance):
             await ledger.payout(session, bigger, key="p3", cause="c", now=now)
 
