@@ -16,8 +16,6 @@ from bazaar.models import PaymentEvent, Payout
 from bazaar.payments.ledger.verify import verify
 from tests.fixtures.payments import (
     Deal,
-    Deliver,
-    FundPayment,
     MakeDeal,
     get_payment,
     get_request,
@@ -46,21 +44,10 @@ async def ledger_holds(db: Database) -> None:
     assert report.ok, [(c.name, c.breaches) for c in report.checks if not c.ok]
 
 
-async def ready(make_deal: MakeDeal, fund_payment: FundPayment, deliver: Deliver) -> Deal:
-    deal = await make_deal(price="100")
-    await fund_payment(deal.payment_id)
-    await deliver(deal)
-    return deal
-
-
 async def test_fifty_concurrent_releases_move_the_money_once(
-    client: httpx.AsyncClient,
-    db: Database,
-    make_deal: MakeDeal,
-    fund_payment: FundPayment,
-    deliver: Deliver,
+    client: httpx.AsyncClient, db: Database, make_delivered: MakeDeal
 ) -> None:
-    deal = await ready(make_deal, fund_payment, deliver)
+    deal = await make_delivered(price="100")
     url = f"{PAY}/{deal.payment_id}/release"
 
     async def release() -> httpx.Response:
@@ -78,14 +65,10 @@ async def test_fifty_concurrent_releases_move_the_money_once(
 
 
 async def test_release_racing_refund_has_one_outcome(
-    client: httpx.AsyncClient,
-    db: Database,
-    make_deal: MakeDeal,
-    fund_payment: FundPayment,
-    deliver: Deliver,
+    client: httpx.AsyncClient, db: Database, make_delivered: MakeDeal
 ) -> None:
     for _ in range(3):
-        deal = await ready(make_deal, fund_payment, deliver)
+        deal = await make_delivered(price="100")
         # Delivered: the buyer may release and the seller may still give the money back.
         release = client.post(
             f"{PAY}/{deal.payment_id}/release",
@@ -109,13 +92,9 @@ async def test_release_racing_refund_has_one_outcome(
 
 
 async def test_one_key_sent_twenty_times_moves_the_money_once(
-    client: httpx.AsyncClient,
-    db: Database,
-    make_deal: MakeDeal,
-    fund_payment: FundPayment,
-    deliver: Deliver,
+    client: httpx.AsyncClient, db: Database, make_delivered: MakeDeal
 ) -> None:
-    deal = await ready(make_deal, fund_payment, deliver)
+    deal = await make_delivered(price="100")
     headers = {**deal.buyer.headers, "Idempotency-Key": "release-once"}
     url = f"{PAY}/{deal.payment_id}/release"
     answers = await asyncio.gather(*(client.post(url, headers=headers) for _ in range(20)))
@@ -129,7 +108,7 @@ async def test_one_key_sent_twenty_times_moves_the_money_once(
 
 
 async def test_two_sweepers_release_a_due_payment_once(
-    db: Database, make_deal: MakeDeal, fund_payment: FundPayment, deliver: Deliver
+    db: Database, make_delivered: MakeDeal
 ) -> None:
     """Two workers run the inspection sweep at the same moment: SKIP LOCKED on PostgreSQL
     (the second passes over the claimed rows), one write transaction at a time on SQLite."""
@@ -137,7 +116,7 @@ async def test_two_sweepers_release_a_due_payment_once(
 
     from bazaar.payments import jobs
 
-    deals = [await ready(make_deal, fund_payment, deliver) for _ in range(3)]
+    deals = [await make_delivered(price="100") for _ in range(3)]
     request = await get_request(db, deals[-1].request_id)
     assert request.inspection_deadline is not None
     at = request.inspection_deadline + timedelta(minutes=1)

@@ -130,16 +130,9 @@ async def test_seller_refunds_and_admin_needs_a_reason(
 
 
 async def test_an_admin_releases_any_delivered_payment(
-    client: httpx.AsyncClient,
-    db: Database,
-    make_deal: MakeDeal,
-    fund_payment: FundPayment,
-    deliver: Deliver,
-    admin: Account,
+    client: httpx.AsyncClient, db: Database, admin: Account, make_delivered: MakeDeal
 ) -> None:
-    deal = await make_deal(price="30")
-    await fund_payment(deal.payment_id)
-    await deliver(deal)
+    deal = await make_delivered(price="30")
     answer = await post(client, f"{PAY}/{deal.payment_id}/release", admin)
     assert answer.status_code == 200, answer.text
     assert answer.json()["data"]["events"][-1]["cause"] == "admin.release"
@@ -147,16 +140,9 @@ async def test_an_admin_releases_any_delivered_payment(
 
 
 async def test_a_third_user_cannot_see_move_or_export_the_payment(
-    client: httpx.AsyncClient,
-    db: Database,
-    make_deal: MakeDeal,
-    make_user: MakeUser,
-    fund_payment: FundPayment,
-    deliver: Deliver,
+    client: httpx.AsyncClient, db: Database, make_user: MakeUser, make_delivered: MakeDeal
 ) -> None:
-    deal = await make_deal(price="40")
-    await fund_payment(deal.payment_id)
-    await deliver(deal)
+    deal = await make_delivered(price="40")
     third = await make_user(["buyer", "seller"])
     for method, url in (
         ("GET", f"{PAY}/{deal.payment_id}"),
@@ -258,15 +244,9 @@ async def test_the_detail_is_not_rate_limited_the_rest_is(
 
 
 async def test_a_disputed_payment_waits_for_the_dispute(
-    client: httpx.AsyncClient,
-    db: Database,
-    make_deal: MakeDeal,
-    fund_payment: FundPayment,
-    deliver: Deliver,
+    client: httpx.AsyncClient, db: Database, make_delivered: MakeDeal
 ) -> None:
-    deal = await make_deal(price="15")
-    await fund_payment(deal.payment_id)
-    await deliver(deal)
+    deal = await make_delivered(price="15")
     async with db.transaction() as session:
         request = await requests.get_unscoped(session, deal.request_id, lock=True)
         buyer = await session.get_one(User, deal.buyer.id)

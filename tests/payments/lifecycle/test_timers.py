@@ -39,11 +39,9 @@ async def sweep(db: Database, step: Any, at: Any) -> int:
 
 
 async def test_inspection_end_releases_once_and_completes(
-    db: Database, make_deal: MakeDeal, fund_payment: FundPayment, deliver: Deliver
+    db: Database, make_delivered: MakeDeal
 ) -> None:
-    deal = await make_deal(price="80")
-    await fund_payment(deal.payment_id)
-    await deliver(deal)
+    deal = await make_delivered(price="80")
     request = await get_request(db, deal.request_id)
     assert request.inspection_deadline is not None
     before = request.inspection_deadline - timedelta(seconds=1)
@@ -76,12 +74,8 @@ async def test_delivery_deadline_refunds_an_undelivered_request(
     assert await ledger_kinds(db, deal.payment_id) == ["fund", "refund"]
 
 
-async def test_a_dispute_freezes_the_timers(
-    db: Database, make_deal: MakeDeal, fund_payment: FundPayment, deliver: Deliver
-) -> None:
-    deal = await make_deal(price="80")
-    await fund_payment(deal.payment_id)
-    await deliver(deal)
+async def test_a_dispute_freezes_the_timers(db: Database, make_delivered: MakeDeal) -> None:
+    deal = await make_delivered(price="80")
     async with db.transaction() as session:
         request = await requests.get_unscoped(session, deal.request_id, lock=True)
         buyer = await session.get_one(User, deal.buyer.id)
@@ -127,15 +121,13 @@ async def test_reminders_before_each_deadline_are_sent_once(
 
 
 async def test_the_registered_sweeps_run_as_the_worker_runs_them(
-    db: Database, make_deal: MakeDeal, fund_payment: FundPayment, deliver: Deliver
+    db: Database, make_deal: MakeDeal, fund_payment: FundPayment, make_delivered: MakeDeal
 ) -> None:
     """The worker's batch sweeps (no surrounding transaction; short transactions of
     BATCH payments) release the due payments, refund the lapsed ones, remind once."""
     from bazaar.kit.jobs import SWEEPS, BatchSweep, SweepContext
 
-    released = await make_deal(price="5")
-    await fund_payment(released.payment_id)
-    await deliver(released)
+    released = await make_delivered(price="5")
     refunded = await make_deal(price="6")
     await fund_payment(refunded.payment_id)
     far = utcnow() + timedelta(days=60)
