@@ -5,7 +5,8 @@
     await ledger.release(session, payment, fee_percent="2.5", key=key, cause=..., now=now)
 
 One module per movement (fund, release, refund, split, payout, reversal), all posting
-through `posting.post`. Every function only flushes; the caller's unit of work commits.
+through `posting.post`; the three out of escrow share their steps in `outflow`.
+Every function only flushes; the caller's unit of work commits.
 Movements lock the payment row first (a caller that already locked it pays nothing more),
 are idempotent by key, and never change `Payment.status` (payments/lifecycle.py does).
 """
