@@ -214,6 +214,14 @@ async def test_a_payment_whose_request_moved_on_cannot_be_approved(
     assert answer.status_code == 409
     assert answer.json()["error"]["code"] == "PAYMENT_NOT_APPROVABLE"
     assert (await get_payment(db, deal.payment_id)).status == status.AWAITING_REVIEW
+    # Rejecting is what such a payment needs: everything paid goes back to the buyer.
+    rejected = await post(
+        client, f"{ADMIN_PAYMENTS}/{deal.payment_id}/reject", guard, {"reason": "cancelled"}
+    )
+    assert rejected.status_code == 200, rejected.text
+    assert (await get_payment(db, deal.payment_id)).status == status.REFUNDED
+    [payout] = await payouts_of(db, deal.payment_id)
+    assert (payout.kind, payout.amount) == ("refund", Decimal("20"))
     unknown = await post(client, f"{ADMIN_PAYMENTS}/{uuid.uuid4()}/approve", guard, None)
     assert unknown.status_code == 404
     assert unknown.json()["error"]["code"] == "PAYMENT_NOT_FOUND"
