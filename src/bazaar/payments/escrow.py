@@ -280,14 +280,19 @@ async def refund(
     cause: str,
     reason: str | None = None,
     disputed_ok: bool = False,
+    short_ok: bool = False,
 ) -> Payment:
-    """held or awaiting_review → refunded: what the escrow holds goes back to the buyer
-    (refund address, else the sender), and the request moves funded/delivered → refunded
-    (a disputed one only with `disputed_ok`, and left to the dispute's decision; an
-    unfunded request under review goes back to `open`). 409 PAYMENT_NOT_REFUNDABLE from any
-    other status."""
+    """held or awaiting_review (or partially_paid with `short_ok`: the funding timer) →
+    refunded: what the escrow holds goes back to the buyer (refund address, else the
+    sender), and the request moves funded/delivered → refunded (a disputed one only with
+    `disputed_ok`, and left to the dispute's decision; a request never funded — money under
+    review, or short when its funding window ended — goes back to `open`). 409
+    PAYMENT_NOT_REFUNDABLE from any other status."""
     payment, request = await lock(session, payment_id)
-    if payment.status not in (status.HELD, status.AWAITING_REVIEW):
+    refundable: tuple[str, ...] = (status.HELD, status.AWAITING_REVIEW)
+    if short_ok:
+        refundable += (status.PARTIALLY_PAID,)
+    if payment.status not in refundable:
         raise PaymentNotRefundable(details={"status": payment.status})
     if request.status == _DISPUTED and not disputed_ok:
         raise PaymentDisputed()
@@ -322,7 +327,8 @@ async def refund(
             now=now,
         )
     elif request.status == _ACCEPTED and request.accepted_offer_id == payment.offer_id:
-        # Refused under review before it was ever held: the request takes offers again.
+        # Never held (refused under review, or short at the funding deadline): the request
+        # takes offers again.
         await requests.reopen(
             session, request, now, reason=reason or "The payment was refunded after review"
         )

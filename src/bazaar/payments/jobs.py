@@ -4,6 +4,9 @@
   (cause `timer.inspection`), request completed;
 - delivery deadline passed on a funded (not delivered) request whose payment is held →
   refund to the buyer (cause `timer.delivery`), request refunded;
+- funding window ended on a partially paid payment with no transfer still confirming →
+  what was paid goes back to the buyer (cause `timer.funding`), request open again (the
+  marketplace's own funding sweep only reopens requests that saw no money);
 - reminders: the seller before the delivery deadline, the buyer before the inspection
   deadline (PAYMENT_REMINDER_BEFORE), each once (stamped on the payment).
 
@@ -80,6 +83,28 @@ async def auto_refund(
     return await each_in_savepoint(session, due, refund, expected=(Conflict,))
 
 
+async def refund_short(
+    session: AsyncSession, now: datetime, *, settings: Settings, limit: int = BATCH
+) -> int:
+    """Refund the partially paid payments whose funding window ended; how many."""
+    due = await service.short_when_lapsed(session, now, limit)
+
+    async def refund(payment_id: uuid.UUID) -> None:
+        await escrow.refund(
+            session,
+            payment_id,
+            actor_id=None,
+            key=f"timer.funding:{payment_id}",
+            now=now,
+            settings=settings,
+            cause="timer.funding",
+            reason="The payment was not completed before the payment deadline",
+            short_ok=True,
+        )
+
+    return await each_in_savepoint(session, due, refund, expected=(Conflict,))
+
+
 # Batch sweeps (no surrounding transaction) get the worker's settings; each pass runs in
 # short transactions of at most BATCH payments, until a batch comes back short.
 
@@ -99,6 +124,11 @@ async def sweep_inspection(ctx: SweepContext, now: datetime) -> int:
 @periodic("payments.auto_refund", every=EVERY, transactional=False)
 async def sweep_delivery(ctx: SweepContext, now: datetime) -> int:
     return await _in_batches(ctx, now, auto_refund)
+
+
+@periodic("payments.refund_short", every=EVERY, transactional=False)
+async def sweep_short(ctx: SweepContext, now: datetime) -> int:
+    return await _in_batches(ctx, now, refund_short)
 
 
 @periodic("payments.reminders", every=EVERY, transactional=False)

@@ -239,6 +239,34 @@ async def held_and_due(
     return list((await session.execute(_claim(stmt, limit))).scalars())
 
 
+async def short_and_lapsed(
+    session: AsyncSession,
+    *,
+    now: datetime,
+    limit: int,
+    short: str,
+    waiting: Collection[str],
+) -> list[uuid.UUID]:
+    """Payments still `short` (partially paid) past their funding deadline, on a request
+    that still waits for them, with no transfer still `waiting` to confirm; claimed."""
+    arriving = sa.exists().where(
+        ChainTransfer.payment_id == Payment.id, ChainTransfer.status.in_(list(waiting))
+    )
+    stmt = (
+        sa.select(Payment.id)
+        .join(PR, PR.id == Payment.request_id)
+        .where(
+            Payment.status == short,
+            Payment.expires_at <= now,
+            PR.status == "accepted",
+            PR.accepted_offer_id == Payment.offer_id,
+            ~arriving,
+        )
+        .order_by(Payment.expires_at, Payment.id)
+    )
+    return list((await session.execute(_claim(stmt, limit))).scalars())
+
+
 async def reminders_due(
     session: AsyncSession,
     *,

@@ -327,6 +327,18 @@ async def delivery_lapsed(session: AsyncSession, now: datetime, limit: int) -> l
     )
 
 
+async def short_when_lapsed(session: AsyncSession, now: datetime, limit: int) -> list[uuid.UUID]:
+    """Partially paid payments whose funding window ended with no transfer still
+    confirming: what was paid goes back to the buyer and the request reopens."""
+    return await repository.short_and_lapsed(
+        session,
+        now=now,
+        limit=limit,
+        short=status_.PARTIALLY_PAID,
+        waiting=("submitted", "confirming"),
+    )
+
+
 async def send_reminders(
     session: AsyncSession, now: datetime, *, settings: Settings, limit: int
 ) -> int:

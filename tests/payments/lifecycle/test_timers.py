@@ -5,13 +5,14 @@ freezes them all; each fires at most once."""
 from __future__ import annotations
 
 from datetime import timedelta
+from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
 
 from bazaar.kit.db import Database, utcnow
 from bazaar.marketplace.requests import service as requests
-from bazaar.models import Job, User
+from bazaar.models import ChainTransfer, Job, User
 from bazaar.payments import jobs, status
 from tests.fixtures.payments import (
     Deliver,
@@ -20,6 +21,7 @@ from tests.fixtures.payments import (
     get_payment,
     get_request,
     ledger_kinds,
+    payouts_of,
 )
 
 
@@ -72,6 +74,47 @@ async def test_delivery_deadline_refunds_an_undelivered_request(
     assert (await get_payment(db, deal.payment_id)).status == status.REFUNDED
     assert (await get_request(db, deal.request_id)).status == "refunded"
     assert await ledger_kinds(db, deal.payment_id) == ["fund", "refund"]
+
+
+async def test_short_money_at_the_funding_deadline_goes_back_and_the_request_reopens(
+    db: Database, make_deal: MakeDeal, fund_payment: FundPayment
+) -> None:
+    """5 of 20 paid and nothing more comes: without this sweep the money stayed in escrow
+    and the request stayed accepted for ever (the marketplace's funding sweep skips
+    requests that saw money)."""
+    deal = await make_deal(price="20")
+    payment = await fund_payment(deal.payment_id, "5")
+    assert payment.status == status.PARTIALLY_PAID and payment.expires_at is not None
+    assert await sweep(db, jobs.refund_short, payment.expires_at - timedelta(minutes=1)) == 0
+    after = payment.expires_at + timedelta(minutes=1)
+    # A top-up still confirming on chain may complete it: the sweep waits for it.
+    async with db.transaction() as session:
+        transfer = ChainTransfer(
+            payment_id=deal.payment_id,
+            chain_id=payment.network,
+            tx_hash="0x" + "ab" * 32,
+            status="confirming",
+            created_at=after,
+            updated_at=after,
+        )
+        session.add(transfer)
+    assert await sweep(db, jobs.refund_short, after) == 0
+    async with db.transaction() as session:
+        await session.execute(
+            sa.update(ChainTransfer).where(ChainTransfer.id == transfer.id).values(status="failed")
+        )
+    assert await sweep(db, jobs.refund_short, after) == 1
+    assert await sweep(db, jobs.refund_short, after) == 0
+    payment = await get_payment(db, deal.payment_id)
+    assert payment.status == status.REFUNDED
+    assert (await get_request(db, deal.request_id)).status == "open"
+    assert await ledger_kinds(db, deal.payment_id) == ["fund", "refund"]
+    [payout] = await payouts_of(db, deal.payment_id)
+    assert (payout.kind, payout.recipient_id, payout.amount) == (
+        "refund",
+        deal.buyer.id,
+        Decimal("5"),
+    )
 
 
 async def test_a_dispute_freezes_the_timers(db: Database, make_delivered: MakeDeal) -> None:
