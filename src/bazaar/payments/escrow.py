@@ -294,6 +294,11 @@ async def refund(
         refundable += (status.PARTIALLY_PAID,)
     if payment.status not in refundable:
         raise PaymentNotRefundable(details={"status": payment.status})
+    if payment.status == status.PARTIALLY_PAID and await repository.has_arriving(
+        session, payment.id, repository.ARRIVING
+    ):
+        # Re-checked under the lock: a top-up saved since the sweep picked this payment.
+        raise PaymentNotRefundable(details={"status": payment.status, "moneyArriving": True})
     if request.status == _DISPUTED and not disputed_ok:
         raise PaymentDisputed()
     requests = _requests()

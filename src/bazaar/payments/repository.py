@@ -239,6 +239,23 @@ async def held_and_due(
     return list((await session.execute(_claim(stmt, limit))).scalars())
 
 
+# Chain transfers neither credited nor failed: money that may still complete a payment.
+ARRIVING = ("submitted", "confirming")
+
+
+def _arriving(payment_id: Any, waiting: Collection[str]) -> sa.Exists:
+    return sa.exists().where(
+        ChainTransfer.payment_id == payment_id, ChainTransfer.status.in_(list(waiting))
+    )
+
+
+async def has_arriving(
+    session: AsyncSession, payment_id: uuid.UUID, waiting: Collection[str]
+) -> bool:
+    """Whether a transfer of the payment is still `waiting` to confirm."""
+    return bool(await session.scalar(sa.select(_arriving(payment_id, waiting))))
+
+
 async def short_and_lapsed(
     session: AsyncSession,
     *,
@@ -249,9 +266,7 @@ async def short_and_lapsed(
 ) -> list[uuid.UUID]:
     """Payments still `short` (partially paid) past their funding deadline, on a request
     that still waits for them, with no transfer still `waiting` to confirm; claimed."""
-    arriving = sa.exists().where(
-        ChainTransfer.payment_id == Payment.id, ChainTransfer.status.in_(list(waiting))
-    )
+    arriving = _arriving(Payment.id, waiting)
     stmt = (
         sa.select(Payment.id)
         .join(PR, PR.id == Payment.request_id)

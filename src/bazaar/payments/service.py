@@ -331,11 +331,7 @@ async def short_when_lapsed(session: AsyncSession, now: datetime, limit: int) ->
     """Partially paid payments whose funding window ended with no transfer still
     confirming: what was paid goes back to the buyer and the request reopens."""
     return await repository.short_and_lapsed(
-        session,
-        now=now,
-        limit=limit,
-        short=status_.PARTIALLY_PAID,
-        waiting=("submitted", "confirming"),
+        session, now=now, limit=limit, short=status_.PARTIALLY_PAID, waiting=repository.ARRIVING
     )
 
 

@@ -8,12 +8,14 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 
 from bazaar.kit.db import Database, utcnow
 from bazaar.marketplace.requests import service as requests
 from bazaar.models import ChainTransfer, Job, User
-from bazaar.payments import jobs, status
+from bazaar.payments import escrow, jobs, status
+from bazaar.payments.errors import PaymentNotRefundable
 from tests.fixtures.payments import (
     Deliver,
     FundPayment,
@@ -99,6 +101,19 @@ async def test_short_money_at_the_funding_deadline_goes_back_and_the_request_reo
         )
         session.add(transfer)
     assert await sweep(db, jobs.refund_short, after) == 0
+    # The same check under the payment's lock (a top-up saved after the sweep's pick).
+    with pytest.raises(PaymentNotRefundable):
+        async with db.transaction() as session:
+            await escrow.refund(
+                session,
+                deal.payment_id,
+                actor_id=None,
+                key="k",
+                now=after,
+                settings=db.settings,
+                cause="timer.funding",
+                short_ok=True,
+            )
     async with db.transaction() as session:
         await session.execute(
             sa.update(ChainTransfer).where(ChainTransfer.id == transfer.id).values(status="failed")
