@@ -4,7 +4,7 @@ Revision ID: 0012_lifecycle
 Revises: 0011_chain
 Create Date: 2026-12-03 12:00:00
 
-`payments.delivery_reminded_at` / `inspection_reminded_at`: the reminder sweep sends each
+`payments.funding_reminded_at` / `delivery_reminded_at` / `inspection_reminded_at`: the reminder sweep sends each
 deadline's reminder once and stamps it here, in the same transaction as the notification
 job. Plain ADD COLUMN on both databases (nullable, no rewrite; a batch rebuild of
 `payments` on SQLite would rename tables while the full-text search table is there).
@@ -24,7 +24,7 @@ down_revision: str | Sequence[str] | None = "0011_chain"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-COLUMNS = ("delivery_reminded_at", "inspection_reminded_at")
+COLUMNS = ("funding_reminded_at", "delivery_reminded_at", "inspection_reminded_at")
 
 
 def upgrade() -> None:

@@ -58,6 +58,7 @@ class Payment(Entity, Base):
     settled_at: Mapped[datetime | None]  # released / refunded / split
     # When the reminder before the request's delivery / inspection deadline was sent
     # (payments/jobs.py sends each once; migration 0012).
+    funding_reminded_at: Mapped[datetime | None]
     delivery_reminded_at: Mapped[datetime | None]
     inspection_reminded_at: Mapped[datetime | None]
 

@@ -291,15 +291,15 @@ async def reminders_due(
     now: datetime,
     lead: Any,
     limit: int,
-    held: str,
+    statuses: Collection[str],
 ) -> list[tuple[Payment, PurchaseRequest]]:
-    """Held payments whose request's `deadline` is within `lead` of now (not passed) and
-    whose reminder was not sent yet, claimed."""
+    """Payments in `statuses` whose request's `deadline` is within `lead` of now (not
+    passed) and whose reminder was not sent yet, claimed."""
     stmt = (
         sa.select(Payment, PR)
         .join(PR, PR.id == Payment.request_id)
         .where(
-            Payment.status == held,
+            Payment.status.in_(list(statuses)),
             PR.status == request_status,
             reminded.is_(None),
             deadline > now,

@@ -335,44 +335,58 @@ async def short_when_lapsed(session: AsyncSession, now: datetime, limit: int) ->
     )
 
 
+@dataclass(frozen=True)
+class _Reminder:
+    which: str  # the notification is payment.<which>_deadline_soon
+    request_status: str
+    payment_statuses: tuple[str, ...]
+    deadline: str  # the request's column
+    party: str  # "buyer" | "seller": who must act before it
+
+
+# The buyer before the funding deadline (money not all in yet), the seller before the
+# delivery deadline, the buyer before the inspection deadline.
+_REMINDERS = (
+    _Reminder(
+        "funding",
+        "accepted",
+        (status_.PENDING, status_.PARTIALLY_PAID),
+        "funding_deadline",
+        "buyer",
+    ),
+    _Reminder("delivery", "funded", (status_.HELD,), "delivery_deadline", "seller"),
+    _Reminder("inspection", "delivered", (status_.HELD,), "inspection_deadline", "buyer"),
+)
+
+
 async def send_reminders(
     session: AsyncSession, now: datetime, *, settings: Settings, limit: int
 ) -> int:
-    """Remind the seller before the delivery deadline and the buyer before the inspection
-    deadline, once each (stamped on the payment in the same transaction)."""
+    """Remind the party who must act before each deadline (funding, delivery, inspection),
+    once each (stamped on the payment in the same transaction)."""
     sent = 0
-    lead = settings.payment_reminder_before
-    plans = (
-        ("funded", PurchaseRequest.delivery_deadline, Payment.delivery_reminded_at, "delivery"),
-        (
-            "delivered",
-            PurchaseRequest.inspection_deadline,
-            Payment.inspection_reminded_at,
-            "inspection",
-        ),
-    )
-    for request_status, deadline, reminded, which in plans:
+    for plan in _REMINDERS:
         due = await repository.reminders_due(
             session,
-            request_status=request_status,
-            deadline=deadline,
-            reminded=reminded,
+            request_status=plan.request_status,
+            deadline=getattr(PurchaseRequest, plan.deadline),
+            reminded=getattr(Payment, f"{plan.which}_reminded_at"),
             now=now,
-            lead=lead,
+            lead=settings.payment_reminder_before,
             limit=limit,
-            held=status_.HELD,
+            statuses=plan.payment_statuses,
         )
         for payment, request in due:
-            at = request.delivery_deadline if which == "delivery" else request.inspection_deadline
-            party = payment.seller_id if which == "delivery" else payment.buyer_id
+            at = getattr(request, plan.deadline)
             info = {
                 "paymentId": str(payment.id),
                 "requestId": str(request.id),
                 "title": request.title,
                 "deadline": at.isoformat().replace("+00:00", "Z") if at else None,
             }
-            await notify(session, party, f"payment.{which}_deadline_soon", info)
-            setattr(payment, f"{which}_reminded_at", now)
+            party = payment.buyer_id if plan.party == "buyer" else payment.seller_id
+            await notify(session, party, f"payment.{plan.which}_deadline_soon", info)
+            setattr(payment, f"{plan.which}_reminded_at", now)
             sent += 1
     await session.flush()
     return sent

@@ -39,6 +39,8 @@ TERMINAL = frozenset({RELEASED, REFUNDED, SPLIT, EXPIRED, CANCELLED, FAILED})
 # Closed without money: the marketplace may drop or reopen around them.
 CLOSED = (EXPIRED, CANCELLED, FAILED)
 UNPAID = (PENDING, *CLOSED)
+# Waiting for (the rest of) the buyer's money.
+UNFUNDED = (PENDING, PARTIALLY_PAID)
 
 MOVES: dict[str, frozenset[str]] = {
     PENDING: frozenset({PARTIALLY_PAID, CONFIRMING, EXPIRED, CANCELLED, FAILED}),

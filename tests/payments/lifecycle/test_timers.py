@@ -150,16 +150,29 @@ async def test_reminders_before_each_deadline_are_sent_once(
     db: Database, make_deal: MakeDeal, fund_payment: FundPayment, deliver: Deliver
 ) -> None:
     deal = await make_deal(price="80")
-    await fund_payment(deal.payment_id)
+    lead = db.settings.payment_reminder_before
+    request = await get_request(db, deal.request_id)
+    assert request.funding_deadline is not None
+    assert await sweep(db, jobs.send_reminders, request.funding_deadline - lead * 2) == 0
+    soon = request.funding_deadline - lead + timedelta(minutes=1)
+    await fund_payment(deal.payment_id, "30", now=soon - timedelta(minutes=2))  # short
+    assert await sweep(db, jobs.send_reminders, soon) == 1
+    assert await sweep(db, jobs.send_reminders, soon + timedelta(minutes=5)) == 0
+    assert await reminders(db) == [(str(deal.buyer.id), "payment.funding_deadline_soon")]
+    await fund_payment(deal.payment_id, "50", now=soon + timedelta(minutes=6))
     request = await get_request(db, deal.request_id)
     assert request.delivery_deadline is not None
-    lead = db.settings.payment_reminder_before
     early = request.delivery_deadline - lead - timedelta(minutes=1)
     assert await sweep(db, jobs.send_reminders, early) == 0
     soon = request.delivery_deadline - lead + timedelta(minutes=1)
     assert await sweep(db, jobs.send_reminders, soon) == 1
     assert await sweep(db, jobs.send_reminders, soon + timedelta(minutes=5)) == 0
-    assert await reminders(db) == [(str(deal.seller.id), "payment.delivery_deadline_soon")]
+    assert await reminders(db) == sorted(
+        [
+            (str(deal.buyer.id), "payment.funding_deadline_soon"),
+            (str(deal.seller.id), "payment.delivery_deadline_soon"),
+        ]
+    )
 
     await deliver(deal)
     request = await get_request(db, deal.request_id)
@@ -169,11 +182,13 @@ async def test_reminders_before_each_deadline_are_sent_once(
     assert await sweep(db, jobs.send_reminders, soon + timedelta(minutes=5)) == 0
     assert await reminders(db) == sorted(
         [
+            (str(deal.buyer.id), "payment.funding_deadline_soon"),
             (str(deal.seller.id), "payment.delivery_deadline_soon"),
             (str(deal.buyer.id), "payment.inspection_deadline_soon"),
         ]
     )
     payment = await get_payment(db, deal.payment_id)
+    assert payment.funding_reminded_at is not None
     assert payment.delivery_reminded_at is not None
     assert payment.inspection_reminded_at is not None
 
