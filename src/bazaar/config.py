@@ -283,6 +283,10 @@ class Settings(BaseSettings):
             raise ValueError("only build-only is supported (payouts are signed elsewhere)")
         return "build-only"
 
+    # --- Realtime (realtime/) ---
+    # --- Files (files/) ---
+    # --- Notifications (notifications/) ---
+    # --- Chat (chat/) ---
     openai_api_key: str | None = None
     oracle_quoting_enabled: bool = False
     mongodb_uri: str | None = None
