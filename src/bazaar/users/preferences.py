@@ -1,4 +1,4 @@
-"""Notification preferences: the known events and channels, defaults, merge rules.
+"""Notification preferences: the registry's events and channels, defaults, merge rules.
 
 A user's row stores only what they changed (a sparse copy of the wire format), so a new
 event type or a changed default reaches everyone who never touched it. Reads always go
@@ -12,26 +12,13 @@ import re
 from typing import Any
 
 from bazaar.kit.errors import ValidationFailed
+from bazaar.notifications import registry
 
-EVENTS = (
-    "offer.received",
-    "offer.accepted",
-    "offer.updated",
-    "payment.held",
-    "request.delivered",
-    "payment.released",
-    "payment.refunded",
-    "dispute.opened",
-    "dispute.updated",
-    "dispute.resolved",
-    "message.received",
-    "deadline.reminder",
-)
-CHANNELS = ("inApp", "email", "telegram")
+# The notification types and their default channels come from the notifications registry:
+# a type some code emits is listed there, so it shows up here with its defaults.
+EVENTS = registry.TYPES
+CHANNELS = registry.CHANNELS
 
-# Telegram is off until the user opts in (it needs a linked Telegram account). Chat messages
-# are not emailed by default: a busy conversation would flood the inbox.
-_QUIET_BY_EMAIL = frozenset({"message.received"})
 DEFAULT_DISPLAY_CURRENCY = "USD"
 
 LANGUAGE_TAG = re.compile(r"^([A-Za-z]{2,3})(?:-([A-Za-z]{4}))?(?:-([A-Za-z]{2}|[0-9]{3}))?$")
@@ -53,7 +40,7 @@ def normalize_language_tag(value: str) -> str:
 
 
 def default_channels(event: str) -> dict[str, bool]:
-    return {"inApp": True, "email": event not in _QUIET_BY_EMAIL, "telegram": False}
+    return registry.default_channels(event)
 
 
 def effective_preferences(stored: dict[str, Any] | None, locale: str) -> dict[str, Any]:
