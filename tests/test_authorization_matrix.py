@@ -29,6 +29,7 @@ from bazaar.kit.db import Database
 from bazaar.models import (
     Address,
     Category,
+    Conversation,
     Payment,
     PurchaseRequest,
     RequestTemplate,
@@ -149,6 +150,24 @@ class World:
     async def docs_asset(self) -> Target:
         return Target("docs-init.js")
 
+    async def offered_request(self) -> Target:
+        """C's open request with A's offer (which opens their conversation)."""
+        request = await post_request(self.client, self.c)
+        await post_offer(self.client, self.a, request["id"])
+        return Target(request["id"], PurchaseRequest, uuid.UUID(request["id"]))
+
+    async def conversation(self) -> Target:
+        """A's conversation with C about A's request."""
+        request = await post_request(self.client, self.a)
+        await post_offer(self.client, self.c, request["id"])
+        params = {"sellerId": str(self.c.id)}
+        answer = await self.client.get(
+            f"/api/chat/requests/{request['id']}", params=params, headers=self.a.headers
+        )
+        assert answer.status_code == 200, answer.text
+        conversation_id = answer.json()["data"]["id"]
+        return Target(conversation_id, Conversation, uuid.UUID(conversation_id))
+
 
 Make = Callable[[World], Awaitable[Target]]
 
@@ -182,6 +201,8 @@ ADM = "/api/admin/users/{ref}"
 CAT = "/api/marketplace/categories/{ref}"
 PAY = "/api/payment/{payment_id}"
 NEW_ADDRESS = {"city": "Elsewhere"}
+CHAT = "/api/chat/conversations/{conversation_id}"
+CHAT_REQ = "/api/chat/requests/{request_id}"
 
 CASES: dict[tuple[str, str], Case] = {
     # Purchase requests: a draft is its buyer's alone.
@@ -240,6 +261,17 @@ CASES: dict[tuple[str, str], Case] = {
     ("PATCH", CAT): admin_only(World.category, name="Renamed"),
     ("PUT", CAT): admin_only(World.category, name="Renamed"),
     ("DELETE", CAT): admin_only(World.category),
+    # Chat: the conversation's participants only (A and C); about a request, its buyer (C)
+    # and the sellers who offered on it (A), each in their own conversation.
+    ("GET", CHAT): scoped(World.conversation, "CONVERSATION_NOT_FOUND"),
+    ("GET", CHAT + "/messages"): scoped(World.conversation, "CONVERSATION_NOT_FOUND"),
+    ("POST", CHAT + "/messages"): scoped(World.conversation, "CONVERSATION_NOT_FOUND", text="hi"),
+    ("POST", CHAT + "/read"): scoped(World.conversation, "CONVERSATION_NOT_FOUND"),
+    ("GET", CHAT_REQ): scoped(World.offered_request, "CHAT_PARTNER_NOT_FOUND"),
+    ("POST", CHAT_REQ): scoped(World.offered_request, "CHAT_PARTNER_NOT_FOUND"),
+    ("POST", CHAT_REQ + "/messages"): scoped(
+        World.offered_request, "CHAT_PARTNER_NOT_FOUND", text="hi"
+    ),
 }
 
 # Public by contract: anyone, signed in or not, reads these (checked below: 200 for B and

@@ -27,6 +27,7 @@ ROUTES: list[tuple[str, str]] = [
     ("/api/email", "bazaar.email.endpoints"),
     ("/api/payment", "bazaar.payments.endpoints"),
     ("/api/admin/cleanup", "bazaar.admin.cleanup_endpoints"),
+    ("/api/chat", "bazaar.chat.endpoints"),
 ]
 
 

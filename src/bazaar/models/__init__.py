@@ -1,6 +1,7 @@
 """All tables, imported here so Alembic and the metadata see every one."""
 
 from bazaar.kit.db import Base
+from bazaar.models.chat import Conversation, Message, Participant
 from bazaar.models.ledger import LedgerAccount, LedgerEntry, LedgerTransaction
 from bazaar.models.marketplace import (
     Category,
@@ -27,11 +28,14 @@ __all__ = [
     "Category",
     "ChainTransfer",
     "ConfirmationThreshold",
+    "Conversation",
     "IdempotencyKey",
     "Job",
     "LedgerAccount",
     "LedgerEntry",
     "LedgerTransaction",
+    "Message",
+    "Participant",
     "Payment",
     "PaymentEvent",
     "Payout",

@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bazaar.chat import service as chat
 from bazaar.config import Settings
 from bazaar.kit.db import utcnow
 from bazaar.kit.errors import RoleRequired, ValidationFailed
@@ -176,6 +177,8 @@ async def create_offer(
         raise OfferExists() from None
     await notify(session, request.buyer_id, "offer.received", _info(offer, request))
     await requests.emit(session, f"user:{request.buyer_id}", "offer:new", _info(offer, request))
+    # The buyer and this seller can talk about the request from the first offer on.
+    await chat.ensure_request_conversation(session, request.id, request.buyer_id, seller.id)
     return offer
 
 

@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bazaar.chat import service as chat
 from bazaar.kit.db import utcnow
 from bazaar.kit.jobs import enqueue
 from bazaar.marketplace.requests import repository as repo
@@ -135,6 +136,8 @@ async def transition(
     # The request's room may hold sellers who lost: the accepted offer is the parties' only.
     public = {key: value for key, value in data.items() if key != "offerId"}
     await emit(session, f"request:{request.id}", "request:updated", public)
+    # A system line in the request's conversations that exist (none is opened for it).
+    await chat.request_changed(session, request, from_status, to_status, seller_id)
     return entry
 
 

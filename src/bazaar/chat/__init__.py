@@ -1,0 +1,1 @@
+"""Chat between a request's buyer and a seller, and with support (`/api/chat`)."""
