@@ -37,10 +37,12 @@ from bazaar.models import (
     Shop,
     User,
 )
+from bazaar.models.notifications import Notification
 from tests.fixtures.marketplace import MakeCategory, MakeShop
 from tests.fixtures.routes import api_routes
 from tests.fixtures.users import Account, MakeUser
 from tests.marketplace.test_requests_support import accept, post_offer, post_request
+from tests.notifications.support import make_notification
 
 TEMPLATES = "/api/marketplace/templates"
 PATH_PARAM = re.compile(r"\{([^}:]+)(?::[^}]*)?\}")
@@ -147,6 +149,11 @@ class World:
         shop = await self.make_shop(self.a)
         return Target(shop.slug, Shop, shop.id)
 
+    async def notification(self) -> Target:
+        """A's in-app notification (queued by notify, written by the deliver job)."""
+        notification_id = await make_notification(self.client, self.a.id)
+        return Target(str(notification_id), Notification, notification_id)
+
     async def docs_asset(self) -> Target:
         return Target("docs-init.js")
 
@@ -201,6 +208,7 @@ ADM = "/api/admin/users/{ref}"
 CAT = "/api/marketplace/categories/{ref}"
 PAY = "/api/payment/{payment_id}"
 NEW_ADDRESS = {"city": "Elsewhere"}
+NOTE = "/api/notification/{notification_id}"
 CHAT = "/api/chat/conversations/{conversation_id}"
 CHAT_REQ = "/api/chat/requests/{request_id}"
 
@@ -244,7 +252,14 @@ CASES: dict[tuple[str, str], Case] = {
     ("GET", PAY): scoped(World.payment, "PAYMENT_NOT_FOUND"),
     ("POST", PAY + "/release"): scoped(World.payment, "PAYMENT_NOT_FOUND"),
     ("POST", PAY + "/refund"): scoped(World.payment, "PAYMENT_NOT_FOUND", reason="mine"),
+    # Notifications: the owner only.
+    ("GET", NOTE): scoped(World.notification, "NOT_FOUND"),
+    ("POST", NOTE + "/read"): scoped(World.notification, "NOT_FOUND"),
+    ("DELETE", NOTE): scoped(World.notification, "NOT_FOUND"),
     # Admin routes: the role is the scope.
+    ("POST", "/api/admin/notifications/deliveries/{delivery_id}/rerun"): admin_only(
+        World.notification
+    ),
     # The guard's review (guard or admin role): A's payment.
     ("POST", "/api/admin/payments/{payment_id}/approve"): admin_only(World.payment, note="ok"),
     ("POST", "/api/admin/payments/{payment_id}/reject"): admin_only(World.payment, reason="no"),

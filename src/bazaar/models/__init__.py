@@ -12,6 +12,7 @@ from bazaar.models.marketplace import (
     SellerOffer,
     Shop,
 )
+from bazaar.models.notifications import Notification
 from bazaar.models.payments import (
     ChainTransfer,
     ConfirmationThreshold,
@@ -36,6 +37,7 @@ __all__ = [
     "LedgerTransaction",
     "Message",
     "Participant",
+    "Notification",
     "Payment",
     "PaymentEvent",
     "Payout",
