@@ -15,7 +15,8 @@ from bazaar.kit.db import Database, utcnow
 from bazaar.worker import Worker
 from tests.conftest import base_settings
 from tests.fixtures.smtp import LoopSmtpServer, SmtpServer
-from tests.fixtures.users import Account
+from tests.fixtures.users import Account, MakeUser
+from tests.marketplace.test_requests_support import post_offer, post_request
 from tests.notifications.support import KINDS, jobs_of, queue
 
 ADMIN_API = "/api/admin/notifications/deliveries"
@@ -99,3 +100,34 @@ async def test_refused_mail_is_dead_lettered_listed_and_rerun(
     [mail] = scripted_smtp.mailbox.to(buyer.email)
     assert mail.message["Subject"] == "Payment released"
     assert (await client.get(ADMIN_API, headers=admin.headers)).json()["data"]["items"] == []
+
+
+async def test_business_action_succeeds_while_mail_is_down(
+    client: httpx.AsyncClient,
+    db: Database,
+    settings: Settings,
+    smtp_server: SmtpServer,
+    buyer: Account,
+    make_user: MakeUser,
+    tmp_path: Path,
+) -> None:
+    """A seller's offer (which notifies the buyer) goes through with the mail server down;
+    the buyer's in-app notification arrives, the email waits for its retry."""
+    seller = await make_user(["seller"])
+    mail_settings = _mail_settings(settings, tmp_path, smtp_server.host, smtp_server.port)
+    worker = Worker(db, mail_settings, name="mail", kinds=KINDS, sweeps=())
+    smtp_server.controller.stop()
+    restarted = Controller(smtp_server.mailbox, hostname=smtp_server.host, port=smtp_server.port)
+    try:
+        request = await post_request(client, buyer, title="Oak table")
+        offer = await post_offer(client, seller, request["id"])
+        assert offer["requestId"] == request["id"]
+        await worker.run_once()
+        items = (await client.get("/api/notification", headers=buyer.headers)).json()["data"]
+        assert [i["type"] for i in items["items"]] == ["offer.received"]
+        assert items["items"][0]["data"]["requestId"] == request["id"]
+        [send] = await jobs_of(db, "notification.send")
+        assert send.status == "pending" and send.attempts == 1
+    finally:
+        restarted.start()
+        smtp_server.controller = restarted
