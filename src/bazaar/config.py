@@ -284,6 +284,11 @@ class Settings(BaseSettings):
         return "build-only"
 
     # --- Realtime (realtime/) ---
+    # Redis pub/sub channel the Socket.IO servers share when REDIS_URI is set (realtime/).
+    realtime_channel: str = Field("bazaar-socketio", min_length=1, max_length=100)
+    # How often each process re-checks its sockets' tokens (ban, logout, expiry); a ban or
+    # logout committed by the same process is acted on at once.
+    realtime_recheck_seconds: float = Field(5.0, gt=0, le=3600)
     # --- Files (files/) ---
     # --- Notifications (notifications/) ---
     # --- Chat (chat/) ---

@@ -24,6 +24,7 @@ from bazaar.kit.openapi import install_openapi
 from bazaar.kit.ratelimit import GlobalRateLimitMiddleware, RateLimits
 from bazaar.ops.endpoints import router as ops_router
 from bazaar.ops.metrics import HttpMetrics, MetricsMiddleware
+from bazaar.realtime.server import install as install_realtime
 
 log = structlog.get_logger("bazaar")
 
@@ -80,7 +81,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         # in larger, rarer passes.
         gc.set_threshold(*GC_THRESHOLDS)
         try:
-            yield
+            async with realtime.running(db):
+                yield
         finally:
             if worker_task is not None:
                 app.state.worker.stop()
@@ -105,6 +107,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     install_error_handlers(app)
     include_routers(app)
     app.include_router(ops_router)
+    realtime = app.state.realtime = install_realtime(app, settings)
     install_openapi(app)
 
     # Outermost last. CORS answers preflights before the global limit counts them, and
