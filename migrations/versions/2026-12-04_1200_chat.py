@@ -84,7 +84,9 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("conversation_id", "user_id", name=op.f("pk_chat_participants")),
     )
     op.create_index(
-        "ix_chat_participants_user_last", "chat_participants", ["user_id", "last_message_at"]
+        "ix_chat_participants_user_last",
+        "chat_participants",
+        ["user_id", "last_message_at", "conversation_id"],
     )
     op.create_table(
         "chat_messages",

@@ -12,11 +12,14 @@ import sqlalchemy as sa
 
 from bazaar.chat import service as chat
 from bazaar.kit.db import Database
-from bazaar.models import Conversation, Job, Message
+from bazaar.marketplace.requests import service as requests
+from bazaar.models import Conversation, Job, Message, User
 from tests.fixtures.sql import count_statements
 from tests.fixtures.users import Account, MakeUser
 from tests.marketplace.test_requests_support import (
     accept,
+    accepted_deal,
+    fund,
     notified,
     post_offer,
     post_request,
@@ -284,14 +287,14 @@ async def test_unread_counts_and_mark_read(
 async def test_my_conversations_in_a_bounded_number_of_statements(
     client: httpx.AsyncClient, db: Database, buyer: Account, make_user: MakeUser
 ) -> None:
-    async def listed() -> tuple[list[dict[str, Any]], int]:
+    async def listed() -> tuple[list[dict[str, Any]], list[str]]:
         with count_statements(db) as statements:
             r = await client.get(f"{CHAT}/conversations", headers=buyer.headers)
         assert r.status_code == 200, r.text
         # Auth may read the account; the listing itself is two statements.
         chat_sql = [s for s in statements if "chat_" in s]
         assert len(chat_sql) == 2, chat_sql
-        return r.json()["data"], len(statements)
+        return r.json()["data"], chat_sql
 
     sellers = [await make_user(["seller"]) for _ in range(4)]
     ids = []
@@ -304,7 +307,7 @@ async def test_my_conversations_in_a_bounded_number_of_statements(
         ids.append((await conversation_of(client, s, request["id"])).json()["data"]["id"])
     await say(client, sellers[0], ids[0], "latest")
     items, many = await listed()
-    assert few == many
+    assert len(items) == 4 and len(few) == len(many) == 2  # for 2 rows and for 4
     assert [c["id"] for c in items][0] == ids[0]
     assert set(c["id"] for c in items) == set(ids)
     top = items[0]
@@ -378,3 +381,40 @@ async def test_is_participant_and_post_system_message(
     r = await client.get(f"{CHAT}/conversations/{cid}", headers=buyer.headers)
     data = r.json()["data"]
     assert data["lastMessage"]["text"] == "Dispute opened" and data["unreadCount"] == 1
+
+
+async def test_a_dispute_opens_a_conversation_with_the_staff(
+    client: httpx.AsyncClient,
+    db: Database,
+    buyer: Account,
+    seller: Account,
+    admin: Account,
+    make_user: MakeUser,
+) -> None:
+    resolver = await make_user(["resolver"])
+    request, _ = await accepted_deal(client, buyer, seller)
+    await fund(db, request["id"])
+    async with db.session() as session:
+        row = await requests.get_unscoped(session, request["id"], lock=True)
+        actor = await session.get_one(User, buyer.id)
+        await requests.open_dispute(session, row, actor=actor, role="buyer")
+        await session.commit()
+    r = await client.get(f"{CHAT}/conversations", headers=admin.headers)
+    [dispute] = r.json()["data"]
+    assert dispute["kind"] == "dispute" and dispute["requestId"] == request["id"]
+    roles = {p["userId"]: p["role"] for p in dispute["participants"]}
+    assert roles == {
+        str(buyer.id): "buyer",
+        str(seller.id): "seller",
+        str(admin.id): "staff",
+        str(resolver.id): "staff",
+    }
+    assert dispute["lastMessage"]["kind"] == "system"
+    assert dispute["lastMessage"]["data"]["to"] == "disputed"
+    # The request conversation got the line too; the resolver may answer in the dispute.
+    said = await say(client, resolver, dispute["id"], "Please both send evidence")
+    [told] = await notified(db, buyer, "message.received")
+    assert told["messageId"] == said["id"]
+    stranger = await make_user(["buyer"])
+    r = await client.get(f"{CHAT}/conversations/{dispute['id']}", headers=stranger.headers)
+    assert r.status_code == 404

@@ -61,9 +61,10 @@ async def by_key(session: AsyncSession, key: str) -> Conversation | None:
 async def of_request(
     session: AsyncSession, request_id: uuid.UUID, seller_id: uuid.UUID | None
 ) -> list[Conversation]:
-    """The request conversations of `request_id` (with one seller only when given)."""
+    """The request and dispute conversations of `request_id` (with one seller only when
+    given)."""
     stmt = sa.select(Conversation).where(
-        Conversation.kind == "request", Conversation.request_id == request_id
+        Conversation.kind.in_(("request", "dispute")), Conversation.request_id == request_id
     )
     if seller_id is not None:
         stmt = stmt.where(Conversation.seller_id == seller_id)
@@ -112,11 +113,22 @@ async def has_offered(session: AsyncSession, request_id: uuid.UUID, seller_id: u
     return (await session.execute(stmt.limit(1))).first() is not None
 
 
+async def _with_role(session: AsyncSession, roles: tuple[str, ...]) -> list[uuid.UUID]:
+    """Users holding any of `roles` (roles is a JSON list: a text match narrows,
+    `has_role` decides)."""
+    text = sa.cast(User.roles, sa.String)
+    stmt = sa.select(User).where(sa.or_(*(text.like(f'%"{role}"%') for role in roles)))
+    users = (await session.execute(stmt.order_by(User.created_at, User.id))).scalars()
+    return [user.id for user in users if any(user.has_role(role) for role in roles)]
+
+
 async def admin_ids(session: AsyncSession) -> list[uuid.UUID]:
-    """The admins (roles is a JSON list: a text match narrows, `has_role` decides)."""
-    stmt = sa.select(User).where(sa.cast(User.roles, sa.String).like('%"admin"%'))
-    users = (await session.execute(stmt)).scalars()
-    return [user.id for user in users if user.has_role("admin")]
+    return await _with_role(session, ("admin",))
+
+
+async def staff_ids(session: AsyncSession) -> list[uuid.UUID]:
+    """Who decides disputes: admins and resolvers."""
+    return await _with_role(session, ("admin", "resolver"))
 
 
 async def list_for_user(
@@ -130,11 +142,7 @@ async def list_for_user(
         .join(Conversation, Conversation.id == Participant.conversation_id)
         .outerjoin(last, last.id == Conversation.last_message_id)
         .where(Participant.user_id == user_id)
-        .order_by(
-            Participant.last_message_at.desc().nulls_last(),
-            Conversation.created_at.desc(),
-            Conversation.id.desc(),
-        )
+        .order_by(Participant.last_message_at.desc(), Participant.conversation_id.desc())
         .limit(limit)
         .offset(offset)
     )

@@ -29,6 +29,8 @@ from bazaar.notifications.service import notify
 
 REALTIME_JOB = "realtime.emit"
 MESSAGE_RECEIVED = "message.received"
+# The request status that opens a dispute conversation.
+DISPUTED = "disputed"
 # How much of a message a notification carries.
 PREVIEW = 140
 
@@ -224,6 +226,7 @@ async def _create(
                         user_id=user_id,
                         role=role,
                         joined_at=now,
+                        last_message_at=now,
                         last_read_seq=0,
                     )
                 )
@@ -427,6 +430,27 @@ async def post_system_message(
     )
 
 
+async def open_dispute_conversation(
+    session: AsyncSession, request: PurchaseRequest, seller_id: uuid.UUID
+) -> Conversation:
+    """The request's dispute conversation: its buyer, the seller, and the staff who decide
+    disputes (admins and resolvers at its creation)."""
+    staff = await repo.staff_ids(session)
+    members = [
+        (request.buyer_id, "buyer"),
+        (seller_id, "seller"),
+        *((user_id, "staff") for user_id in staff if user_id not in (request.buyer_id, seller_id)),
+    ]
+    return await _create(
+        session,
+        key=f"dispute:{request.id}",
+        kind="dispute",
+        request_id=request.id,
+        seller_id=seller_id,
+        members=members,
+    )
+
+
 async def request_changed(
     session: AsyncSession,
     request: PurchaseRequest,
@@ -435,7 +459,8 @@ async def request_changed(
     seller_id: uuid.UUID | None,
 ) -> None:
     """A system message in the request's conversations that exist (the accepted seller's
-    only once a seller is chosen); none is created for it."""
+    only once a seller is chosen); none is created for it, but a move to `disputed` opens
+    the dispute conversation (buyer, seller, staff), which then gets the lines too."""
     data = {
         "type": "request.status",
         "requestId": str(request.id),
@@ -445,6 +470,8 @@ async def request_changed(
     text = (
         f"The request is now {to_status.replace('_', ' ')} (was {from_status.replace('_', ' ')})."
     )
+    if to_status == DISPUTED and seller_id is not None:
+        await open_dispute_conversation(session, request, seller_id)
     for conversation in await repo.of_request(session, request.id, seller_id):
         await post_system_message(session, conversation.id, text, data)
 

@@ -40,7 +40,7 @@ class Participant(Base):
     __tablename__ = "chat_participants"
     __table_args__ = (
         # "A user's latest conversations": the participant rows of one user, newest first.
-        sa.Index("ix_chat_participants_user_last", "user_id", "last_message_at"),
+        sa.Index("ix_chat_participants_user_last", "user_id", "last_message_at", "conversation_id"),
     )
 
     conversation_id: Mapped[uuid.UUID] = mapped_column(
@@ -51,7 +51,8 @@ class Participant(Base):
     )
     role: Mapped[str] = mapped_column(sa.String(16))
     joined_at: Mapped[datetime] = mapped_column(default=utcnow)
-    # Copied from the conversation on each message, so the user's list is one index range.
+    # The conversation's creation, then each message's time: the user's list is one index
+    # range (never NULL for rows written by chat.service).
     last_message_at: Mapped[datetime | None]
     last_read_message_id: Mapped[uuid.UUID | None] = mapped_column(sa.Uuid)
     last_read_at: Mapped[datetime | None]
