@@ -33,6 +33,7 @@ pytest_plugins = [
     "tests.fixtures.smtp",
     "tests.fixtures.payments",
     "tests.fixtures.chain",
+    "tests.fixtures.files",
 ]
 
 

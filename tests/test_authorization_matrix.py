@@ -35,9 +35,11 @@ from bazaar.models import (
     RequestTemplate,
     SellerOffer,
     Shop,
+    StoredFile,
     User,
 )
 from bazaar.models.notifications import Notification
+from tests.fixtures.files import PDF
 from tests.fixtures.marketplace import MakeCategory, MakeShop
 from tests.fixtures.routes import api_routes
 from tests.fixtures.users import Account, MakeUser
@@ -154,6 +156,18 @@ class World:
         notification_id = await make_notification(self.client, self.a.id)
         return Target(str(notification_id), Notification, notification_id)
 
+    async def private_file(self) -> Target:
+        """A's attachment upload (not attached to anything: A's alone)."""
+        answer = await self.client.post(
+            "/api/files",
+            params={"purpose": "attachment"},
+            files={"file": ("terms.pdf", PDF, "application/pdf")},
+            headers=self.a.headers,
+        )
+        assert answer.status_code == 201, answer.text
+        data = answer.json()["data"]
+        return Target(data["id"], StoredFile, uuid.UUID(data["id"]))
+
     async def docs_asset(self) -> Target:
         return Target("docs-init.js")
 
@@ -256,6 +270,10 @@ CASES: dict[tuple[str, str], Case] = {
     ("GET", NOTE): scoped(World.notification, "NOT_FOUND"),
     ("POST", NOTE + "/read"): scoped(World.notification, "NOT_FOUND"),
     ("DELETE", NOTE): scoped(World.notification, "NOT_FOUND"),
+    # Files: the owner's; attached ones also whoever may read the object.
+    ("GET", "/api/files/{file_id}"): scoped(World.private_file, "FILE_NOT_FOUND", anonymous=404),
+    ("DELETE", "/api/files/{file_id}"): scoped(World.private_file, "FILE_NOT_FOUND"),
+    ("GET", "/uploads/{file_id}"): scoped(World.private_file, "FILE_NOT_FOUND", anonymous=404),
     # Admin routes: the role is the scope.
     ("POST", "/api/admin/notifications/deliveries/{delivery_id}/rerun"): admin_only(
         World.notification

@@ -27,6 +27,8 @@ ROUTES: list[tuple[str, str]] = [
     ("/api/email", "bazaar.email.endpoints"),
     ("/api/payment", "bazaar.payments.endpoints"),
     ("/api/admin/cleanup", "bazaar.admin.cleanup_endpoints"),
+    ("/api/files", "bazaar.files.endpoints"),
+    ("/uploads", "bazaar.files.serving"),
     ("/api/notification", "bazaar.notifications.endpoints"),
     ("/api/admin/notifications", "bazaar.notifications.admin_endpoints"),
     ("/api/chat", "bazaar.chat.endpoints"),

@@ -290,6 +290,13 @@ class Settings(BaseSettings):
     # logout committed by the same process is acted on at once.
     realtime_recheck_seconds: float = Field(5.0, gt=0, le=3600)
     # --- Files (files/) ---
+    # Upload size limits per purpose, in bytes (files/service.py); uploads live under
+    # <DATA_DIR>/uploads. Orphans (never attached) older than `upload_orphan_ttl` are swept.
+    upload_max_avatar_bytes: int = Field(2 * 1024 * 1024, ge=1024)
+    upload_max_attachment_bytes: int = Field(10 * 1024 * 1024, ge=1024)
+    upload_max_evidence_bytes: int = Field(20 * 1024 * 1024, ge=1024)
+    upload_max_blog_bytes: int = Field(5 * 1024 * 1024, ge=1024)
+    upload_orphan_ttl: timedelta = timedelta(days=1)
     # --- Notifications (notifications/) ---
     # --- Chat (chat/) ---
     openai_api_key: str | None = None

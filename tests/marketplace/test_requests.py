@@ -12,6 +12,7 @@ import pytest
 from bazaar.config import Settings
 from bazaar.kit.db import Database, utcnow
 from bazaar.models import Address, PurchaseRequest
+from tests.fixtures.files import Upload
 from tests.fixtures.users import Account, MakeUser
 from tests.marketplace.test_requests_support import (
     REQUESTS,
@@ -52,10 +53,14 @@ def error(response: httpx.Response) -> dict[str, Any]:
 
 
 async def test_draft_keeps_its_fields_and_has_no_deadline_yet(
-    client: httpx.AsyncClient, db: Database, buyer: Account, make_category: MakeCategory
+    client: httpx.AsyncClient,
+    db: Database,
+    buyer: Account,
+    make_category: MakeCategory,
+    upload_file: Upload,
 ) -> None:
     phones = await make_category("Phones")
-    attachment = str(uuid.uuid4())
+    attachment = await upload_file(buyer, "attachment")
     data = await post_request(
         client,
         buyer,

@@ -12,6 +12,7 @@ import pytest
 from bazaar.config import Settings
 from bazaar.kit.db import Database
 from bazaar.models import Payment, PurchaseRequest
+from tests.fixtures.files import Upload
 from tests.fixtures.users import Account, MakeUser
 from tests.marketplace.test_requests_support import (
     REQUESTS,
@@ -116,10 +117,15 @@ async def test_who_may_cancel(
 
 
 async def test_seller_delivers_a_funded_request(
-    client: httpx.AsyncClient, db: Database, settings: Settings, buyer: Account, seller: Account
+    client: httpx.AsyncClient,
+    db: Database,
+    settings: Settings,
+    buyer: Account,
+    seller: Account,
+    upload_file: Upload,
 ) -> None:
     request, _ = await funded_deal(client, db, buyer, seller)
-    proof = str(uuid.uuid4())
+    proof = await upload_file(seller, "evidence")
     r = await client.post(
         f"{REQUESTS}/{request['id']}/deliver",
         json={"note": "Shipped, tracking LX123", "files": [proof]},

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import uuid
-
 import httpx
 import pytest
 
+from tests.fixtures.files import Upload
 from tests.fixtures.users import Account, MakeUser
 
 
@@ -46,10 +45,10 @@ async def test_profile_requires_a_token(client: httpx.AsyncClient) -> None:
 
 @pytest.mark.parametrize("method", ["PUT", "PATCH"])
 async def test_update_is_partial_and_persists(
-    client: httpx.AsyncClient, make_user: MakeUser, method: str
+    client: httpx.AsyncClient, make_user: MakeUser, upload_file: Upload, method: str
 ) -> None:
     user = await make_user(name="Old Name")
-    avatar = str(uuid.uuid4())
+    avatar = await upload_file(user, "avatar")
     first = await client.request(
         method,
         "/api/user/profile",
@@ -75,12 +74,14 @@ async def test_update_is_partial_and_persists(
     assert profile["avatarFileId"] == avatar
 
 
-async def test_null_clears_avatar_and_bio(client: httpx.AsyncClient, buyer: Account) -> None:
-    await client.patch(
-        "/api/user/profile",
-        headers=buyer.headers,
-        json={"bio": "hello", "avatarFileId": str(uuid.uuid4())},
+async def test_null_clears_avatar_and_bio(
+    client: httpx.AsyncClient, buyer: Account, upload_file: Upload
+) -> None:
+    avatar = await upload_file(buyer, "avatar")
+    first = await client.patch(
+        "/api/user/profile", headers=buyer.headers, json={"bio": "hello", "avatarFileId": avatar}
     )
+    assert first.json()["data"]["avatarFileId"] == avatar
     response = await client.patch(
         "/api/user/profile", headers=buyer.headers, json={"bio": None, "avatarFileId": None}
     )

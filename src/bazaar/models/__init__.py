@@ -2,6 +2,7 @@
 
 from bazaar.kit.db import Base
 from bazaar.models.chat import Conversation, Message, Participant
+from bazaar.models.files import StoredFile
 from bazaar.models.ledger import LedgerAccount, LedgerEntry, LedgerTransaction
 from bazaar.models.marketplace import (
     Category,
@@ -49,6 +50,7 @@ __all__ = [
     "Review",
     "SellerOffer",
     "SignInFailure",
+    "StoredFile",
     "Shop",
     "User",
     "UserToken",

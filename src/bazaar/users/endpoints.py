@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from bazaar.auth.dependencies import CurrentUser, CurrentUserForUpdate
+from bazaar.files.errors import FileNotFound, FileRefInvalid
 from bazaar.kit.deps import ReadSession, WriteSession
 from bazaar.kit.errors import NotFound
 from bazaar.kit.openapi import errors
@@ -33,7 +34,11 @@ async def get_me(user: CurrentUser) -> Envelope[ProfileOut]:
     return Envelope(data=ProfileOut.of(user))
 
 
-@router.put("/profile", response_model=Envelope[ProfileOut])
+@router.put(
+    "/profile",
+    response_model=Envelope[ProfileOut],
+    responses=errors(FileNotFound, FileRefInvalid),
+)
 async def put_profile(
     changes: ProfileUpdate, user: CurrentUserForUpdate, session: WriteSession
 ) -> Envelope[ProfileOut]:
@@ -46,7 +51,11 @@ async def put_profile(
     return Envelope(data=ProfileOut.of(user))
 
 
-@router.patch("/profile", response_model=Envelope[ProfileOut])
+@router.patch(
+    "/profile",
+    response_model=Envelope[ProfileOut],
+    responses=errors(FileNotFound, FileRefInvalid),
+)
 async def patch_profile(
     changes: ProfileUpdate, user: CurrentUserForUpdate, session: WriteSession
 ) -> Envelope[ProfileOut]:

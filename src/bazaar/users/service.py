@@ -10,6 +10,7 @@ from email_validator import EmailNotValidError, validate_email
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bazaar.config import Settings
+from bazaar.files import service as files
 from bazaar.kit.db import Transactions, utcnow
 from bazaar.kit.errors import NotFound, ValidationFailed
 from bazaar.kit.ids import get_by_ref
@@ -48,6 +49,9 @@ async def update_profile(session: AsyncSession, user: User, changes: ProfileUpda
     if "name" in sent and changes.name is not None:
         user.name = changes.name
     if "avatar_file_id" in sent:
+        if changes.avatar_file_id is not None:
+            await files.check_refs(session, user, [changes.avatar_file_id], "avatar")
+            await files.attach(session, [changes.avatar_file_id], "user", user.id)
         user.avatar_file_id = changes.avatar_file_id
     if "bio" in sent:
         user.bio = changes.bio or None

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 
 import bazaar.marketplace.jobs  # noqa: F401  (registers the marketplace timers)
+from bazaar.files.errors import FileNotFound, FileRefInvalid
 from bazaar.kit.deps import DatabaseDep, ReadSession, SettingsDep, WriteSession
 from bazaar.kit.errors import InvalidStateTransition, NotFound, Unauthorized, ValidationFailed
 from bazaar.kit.fields import AMOUNT_TEXT, safe_text
@@ -142,7 +143,7 @@ async def list_requests(
     "",
     status_code=201,
     response_model=Envelope[RequestDetail],
-    responses=errors(_ADDRESS_NOT_FOUND),
+    responses=errors(_ADDRESS_NOT_FOUND, FileNotFound, FileRefInvalid),
 )
 @router.post("/", status_code=201, include_in_schema=False, response_model=Envelope[RequestDetail])
 async def create_request(
@@ -174,7 +175,14 @@ async def get_request(ref: str, viewer: Viewer, session: ReadSession) -> Envelop
 @router.patch(
     "/{ref}",
     response_model=Envelope[RequestDetail],
-    responses=errors(RequestNotFound, NotTheBuyer, RequestNotEditable, _ADDRESS_NOT_FOUND),
+    responses=errors(
+        RequestNotFound,
+        NotTheBuyer,
+        RequestNotEditable,
+        _ADDRESS_NOT_FOUND,
+        FileNotFound,
+        FileRefInvalid,
+    ),
 )
 async def update_request(
     ref: str, body: RequestUpdate, user: SignedIn, session: WriteSession, settings: SettingsDep
@@ -217,7 +225,9 @@ async def cancel_request(
 
 
 @router.post(
-    "/{ref}/deliver", response_model=Envelope[RequestDetail], responses=errors(*_TRANSITION)
+    "/{ref}/deliver",
+    response_model=Envelope[RequestDetail],
+    responses=errors(*_TRANSITION, FileNotFound, FileRefInvalid),
 )
 async def deliver_request(
     ref: str, body: Delivery, user: SignedIn, session: WriteSession, settings: SettingsDep

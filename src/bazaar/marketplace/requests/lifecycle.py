@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bazaar.config import Settings
+from bazaar.files import service as file_refs
 from bazaar.kit.db import utcnow
 from bazaar.kit.errors import ValidationFailed
 from bazaar.marketplace.requests import repository as repo
@@ -158,6 +159,9 @@ async def deliver(
     )
     if not force and not note and not files:
         raise ValidationFailed.on("note", "give a delivery note or at least one file")
+    if not force:
+        await file_refs.check_refs(session, actor, files, ("attachment", "evidence"))
+    await file_refs.attach(session, files, "request", request.id)
     await transition(
         session,
         request,

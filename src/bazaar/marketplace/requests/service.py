@@ -21,6 +21,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bazaar.config import Settings
+from bazaar.files import service as files
 from bazaar.kit.db import utcnow
 from bazaar.kit.errors import NotFound, RoleRequired, ValidationFailed
 from bazaar.kit.tokens import registry
@@ -229,6 +230,7 @@ async def create_request(
     address = None
     if data.delivery_address_id:
         address = await _delivery_address(session, buyer, data.delivery_address_id)
+    await files.check_refs(session, buyer, data.attachments, "attachment")
     request = PurchaseRequest(
         buyer_id=buyer.id,
         title=data.title,
@@ -254,6 +256,7 @@ async def create_request(
     )
     session.add(request)
     await session.flush()
+    await files.attach(session, data.attachments, "request", request.id)
     await repo.add_history(
         session,
         request.id,
@@ -302,6 +305,10 @@ async def update_request(
     if "category_id" in given:
         request.category_id = await _category_id(session, data.category_id)
     if "attachments" in given and data.attachments is not None:
+        kept = set(request.attachments or [])
+        added = [ref for ref in data.attachments if ref not in kept]
+        await files.check_refs(session, actor, added, "attachment")
+        await files.attach(session, added, "request", request.id)
         request.attachments = list(data.attachments)
     if "expires_at" in given and data.expires_at is not None:
         request.expires_at = _check_expiry(data.expires_at, now, request.published_at)

@@ -1,0 +1,1 @@
+"""Uploads (`/api/files`, `/uploads`): streamed to disk, typed from their content."""
