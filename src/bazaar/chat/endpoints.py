@@ -26,6 +26,7 @@ from bazaar.chat.schemas import (
     ReadOut,
     RequestMessageIn,
 )
+from bazaar.files.errors import FileNotFound, FileRefInvalid
 from bazaar.kit.deps import ReadSession, WriteSession
 from bazaar.kit.fields import Ref
 from bazaar.kit.openapi import errors
@@ -102,7 +103,7 @@ async def open_request_conversation(
     "/requests/{request_id}/messages",
     status_code=201,
     response_model=Envelope[MessageOut],
-    responses=errors(ChatPartnerNotFound, AttachmentsUnavailable),
+    responses=errors(ChatPartnerNotFound, AttachmentsUnavailable, FileNotFound, FileRefInvalid),
 )
 async def send_on_request(
     request_id: Ref,
@@ -160,7 +161,7 @@ async def list_messages(
     "/conversations/{conversation_id}/messages",
     status_code=201,
     response_model=Envelope[MessageOut],
-    responses=errors(ConversationNotFound, AttachmentsUnavailable),
+    responses=errors(ConversationNotFound, AttachmentsUnavailable, FileNotFound, FileRefInvalid),
 )
 async def send_message(
     conversation_id: Ref,
