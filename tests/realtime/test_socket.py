@@ -119,23 +119,26 @@ async def test_rooms_are_checked_against_access(
 
 
 async def test_committed_event_arrives_at_once_and_its_job_is_done(
-    server: Server, db: Database, make_user: MakeUser
+    settings: Settings, db: Database, make_user: MakeUser, tmp_path: Path
 ) -> None:
     """No worker runs (WORKER_IN_PROCESS=false): the API process that committed the
-    publish sends `request:updated` itself and marks the job done."""
+    publish sends `request:updated` itself and marks the job done. The mark is written
+    just after the send, so it is read once the server has stopped: its shutdown waits
+    for the sends in flight."""
     buyer = await make_user(["buyer"])
-    request = await draft(server, buyer)
-    room = f"request:{request['id']}"
-    async with listening(server.url, buyer.token) as own:
-        assert (await own.join(room))["ok"]
-        async with httpx.AsyncClient(base_url=server.url) as http:
-            url = f"{REQUESTS}/{request['id']}/publish"
-            r = await http.post(url, headers=buyer.headers)
-            assert r.status_code == 200, r.text
-        event, data = await own.next()
-        assert event == "request:updated"
-        assert data["requestId"] == request["id"]
-        assert (data["from"], data["to"]) == ("draft", "open")
+    async with live_server(settings, tmp_path, REALTIME_RECHECK_SECONDS="3600") as server:
+        request = await draft(server, buyer)
+        room = f"request:{request['id']}"
+        async with listening(server.url, buyer.token) as own:
+            assert (await own.join(room))["ok"]
+            async with httpx.AsyncClient(base_url=server.url) as http:
+                url = f"{REQUESTS}/{request['id']}/publish"
+                r = await http.post(url, headers=buyer.headers)
+                assert r.status_code == 200, r.text
+            event, data = await own.next()
+            assert event == "request:updated"
+            assert data["requestId"] == request["id"]
+            assert (data["from"], data["to"]) == ("draft", "open")
     async with db.reading() as session:
         stmt = sa.select(Job.status, Job.payload).where(Job.kind == REALTIME_JOB)
         rows = [(s, p) for s, p in (await session.execute(stmt)).all() if p["room"] == room]
